@@ -1,0 +1,92 @@
+"""The `escalation` command: validate the data, build the reports.
+
+Exit codes a scheduler can act on: 0 success; 1 a notebook failed (previous reports kept);
+2 bad command line or parameters (nothing ran); 3 data files missing or invalid;
+75 another build holds the lock (try again later).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from escalation import paths
+
+EXIT_FAILED, EXIT_USAGE, EXIT_DATA, EXIT_LOCKED = 1, 2, 3, 75
+
+
+@click.group()
+@click.version_option(package_name="escalation")
+def main() -> None:
+    """Analytical reports on conflict escalation (first case: Idlib, February 2020)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    for chatty in ("kaleido", "choreographer", "logistro", "papermill", "traitlets"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+
+
+@main.command()
+@click.option("--data-dir", type=click.Path(path_type=Path), default=paths.DATA_DIR, show_default=True,
+              help="Folder holding the CSV tables (and their datapackage.json).")
+@click.option("--quarantine", "quarantine_csv", type=click.Path(path_type=Path),
+              help="Also write the rows kept aside, with their reasons, to this CSV.")
+def validate(data_dir: Path, quarantine_csv: Path | None) -> None:
+    """Check every table against data/datapackage.json; non-zero exit on any problem."""
+    from escalation.data import validate_tables
+
+    tables = validate_tables(data_dir)
+    click.echo(tables.summary())
+    if quarantine_csv:
+        tables.quarantine.to_csv(quarantine_csv, index=False)
+    if tables.problems:
+        sys.exit(EXIT_DATA)
+
+
+@main.command()
+@click.option("--param", "-p", "pairs", multiple=True, metavar="KEY=VALUE",
+              help="A notebook parameter (repeatable): data_dir, start, end, as_of, ...")
+@click.option("--params-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="YAML mapping of parameters; --param values override it.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=paths.REPORTS_DIR,
+              show_default=True, help="Where the HTML reports, tables, manifests and index go.")
+@click.option("--figures", "figures_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=paths.FIGURES_DIR, show_default=True, help="Where PNG and SVG figures go.")
+@click.option("--notebooks", "notebooks_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              default=paths.NOTEBOOKS_DIR, show_default=True, help="Folder of NN_name.ipynb notebooks.")
+@click.option("--workers", type=click.IntRange(1, 16), default=2, show_default=True,
+              help="Notebooks executed in parallel.")
+@click.option("--wait/--no-wait", default=False, show_default=True,
+              help="Wait for another running build instead of exiting with code 75.")
+@click.option("--progress/--no-progress", default=None,
+              help="Progress bar (default: only when stderr is a terminal).")
+def build(pairs, params_file, out_dir, figures_dir, notebooks_dir, workers, wait, progress) -> None:
+    """Execute every notebook with papermill and publish HTML reports and figures."""
+    from escalation import build as builder
+    from escalation import params
+
+    notebooks = builder.discover(notebooks_dir)
+    try:
+        values = params.read_params_file(params_file) if params_file else {}
+        values.update(params.parse_pairs(pairs))
+        checked = params.check(values, params.declared(notebooks))
+    except params.ParameterError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(EXIT_USAGE)
+    try:
+        result = builder.build(checked, out_dir=out_dir, figures_dir=figures_dir, notebooks=notebooks,
+                               workers=workers, wait=wait, progress=progress)
+    except builder.LockedError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(EXIT_LOCKED)
+    except builder.InputError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(EXIT_DATA)
+    except builder.BuildError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(EXIT_FAILED)
+    for item in result.results:
+        click.echo(f"{item.name}: {item.status}, {item.html_bytes / 1e6:.1f} MB, "
+                   f"{len(item.figures)} chart(s), {item.seconds}")
+    click.echo(f"index: {result.out_dir / 'index.html'}")

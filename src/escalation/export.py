@@ -1,0 +1,95 @@
+"""Executed notebook → reader-facing, self-contained HTML.
+
+Code cells are hidden, the notebook's stderr is dropped, every CDN URL nbconvert knows about is
+blanked and its blocks are overridden, and plotly.js is inlined once in the page head, so the
+file opens offline in any browser. The header carries the title, parameters, generation time
+and a table of contents; the footer the provenance (input hashes, versions, commit).
+"""
+
+from __future__ import annotations
+
+import re
+from importlib.resources import files
+from pathlib import Path
+
+import nbformat
+
+TEMPLATES = files("escalation") / "templates"
+HEADING = re.compile(r"^(#{1,3})\s+(.+?)\s*#*\s*$")
+HEADING_ID = re.compile(r'id="([^"]+)"')
+NETWORK_URL_TRAITS = ("require_js_url", "mathjax_url", "jquery_url", "widget_renderer_url",
+                      "mermaid_js_url", "mermaid_layout_elk_js_url", "jupyter_widgets_base_url")
+
+
+def plotly_js() -> tuple[str, str]:
+    """The plotly.js bundle shipped inside the plotly package, and its version."""
+    import plotly
+    from plotly.offline import get_plotlyjs
+
+    return get_plotlyjs(), plotly.__version__
+
+
+def title_and_toc(nb: nbformat.NotebookNode) -> tuple[str, list[dict]]:
+    """The notebook's first level-1 heading, and its level-2/3 headings with nbconvert's anchors."""
+    from nbconvert.filters.markdown_mistune import markdown2html_mistune
+
+    title, toc = "", []
+    for cell in nb.cells:
+        if cell.cell_type != "markdown":
+            continue
+        for line in cell.source.splitlines():
+            match = HEADING.match(line)
+            if not match:
+                continue
+            level, text = len(match.group(1)), match.group(2)
+            if level == 1:
+                title = title or text
+                continue
+            anchor = HEADING_ID.search(markdown2html_mistune(line))
+            if anchor:
+                toc.append({"level": level, "text": re.sub(r"[*_`]", "", text), "anchor": anchor.group(1)})
+    return title, toc
+
+
+def _reader_copy(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Drop stderr streams and the level-1 title (the report header shows it)."""
+    nb = nbformat.from_dict(nb)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = [o for o in cell.outputs if not (o.output_type == "stream" and o.name == "stderr")]
+        elif cell.cell_type == "markdown":
+            cell.source = "\n".join(line for line in cell.source.splitlines()
+                                    if not (HEADING.match(line) and HEADING.match(line).group(1) == "#"))
+    return nb
+
+
+def export_html(executed: Path, html_path: Path, context: dict) -> int:
+    """Write the report HTML for an executed notebook; returns its size in bytes."""
+    from nbconvert import HTMLExporter
+
+    nb = nbformat.read(executed, as_version=4)
+    title, toc = title_and_toc(nb)
+    js, version = plotly_js()
+    exporter = HTMLExporter(
+        template_name="report",
+        extra_template_basedirs=[str(TEMPLATES)],
+        exclude_input=True,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+        anchor_link_text="",
+        **{trait: "" for trait in NETWORK_URL_TRAITS if HTMLExporter.class_traits().get(trait)},
+    )
+    resources = {
+        "metadata": {"name": title or executed.stem},
+        "escalation": {
+            **context,
+            "title": title or executed.stem,
+            "toc": toc,
+            "plotly_js": js,
+            "plotly_version": version,
+            "css": (TEMPLATES / "report.css").read_text(encoding="utf-8"),
+        },
+    }
+    body, _ = exporter.from_notebook_node(_reader_copy(nb), resources=resources)
+    html_path.write_text(body, encoding="utf-8")
+    return len(body.encode("utf-8"))

@@ -1,0 +1,40 @@
+"""`reports/index.html`: every published report with its parameters and status, from the manifests."""
+
+from __future__ import annotations
+
+import json
+import os
+from importlib.resources import files
+from pathlib import Path
+
+from jinja2 import Environment, select_autoescape
+
+
+def manifests(out_dir: Path) -> list[dict]:
+    """Every report manifest below `out_dir`, in path order, with its link relative to the index."""
+    found = []
+    for path in sorted(out_dir.glob("**/manifest.json")):
+        if any(part.startswith((".", "_")) for part in path.relative_to(out_dir).parts):
+            continue
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        manifest["href"] = (path.parent.relative_to(out_dir) / manifest["html"]).as_posix()
+        found.append(manifest)
+    return found
+
+
+def failed(out_dir: Path) -> list[dict]:
+    """Notebooks whose last build failed: the error and the kept executed notebook."""
+    folder = out_dir / "_failed"
+    return [{"name": p.name.removesuffix(".error.txt"), "error": p.read_text(encoding="utf-8").strip()}
+            for p in sorted(folder.glob("*.error.txt"))] if folder.is_dir() else []
+
+
+def write_index(out_dir: Path) -> Path:
+    env = Environment(autoescape=select_autoescape(default=True))
+    template = env.from_string((files("escalation") / "templates" / "index.html.j2").read_text(encoding="utf-8"))
+    html = template.render(reports=manifests(out_dir), failed=failed(out_dir))
+    target = out_dir / "index.html"
+    temporary = target.with_suffix(".html.tmp")
+    temporary.write_text(html, encoding="utf-8")
+    os.replace(temporary, target)
+    return target

@@ -1,0 +1,136 @@
+"""Report parameters: read from the notebooks' `parameters` cells, checked before any kernel starts.
+
+papermill only warns about a parameter no notebook declares and passes any value through; a
+scheduled build must instead stop at once on a misspelt name or a malformed value.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterable
+from datetime import date, datetime
+from pathlib import Path
+
+import yaml
+
+#: Parameters the build sets itself; a user cannot override them.
+INTERNAL = {"output_dir"}
+
+
+class ParameterError(ValueError):
+    """A parameter that no notebook declares, or a value of the wrong form."""
+
+
+def _iso_date(value: str) -> str:
+    date.fromisoformat(value)
+    return value
+
+
+def _moment(value: str) -> str:
+    if value == "":
+        return value
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        raise ValueError("needs a UTC offset, e.g. 2020-02-28T03:00:00+03:00")
+    return value
+
+
+def _directory(value: str) -> str:
+    if not Path(value).expanduser().is_dir():
+        raise ValueError(f"no such directory: {value}")
+    return str(Path(value).expanduser().resolve())
+
+
+#: How each known parameter is checked; the value returned is what the notebook receives.
+CHECKS: dict[str, Callable[[str], str]] = {
+    "start": _iso_date,
+    "end": _iso_date,
+    "as_of": _moment,
+    "data_dir": _directory,
+}
+
+
+def declared(notebooks: Iterable[Path]) -> dict[Path, dict[str, dict]]:
+    """The parameters each notebook declares in its cell tagged `parameters`."""
+    import papermill
+
+    return {nb: papermill.inspect_notebook(str(nb)) for nb in notebooks}
+
+
+def parse_pairs(pairs: Iterable[str]) -> dict[str, str]:
+    """`KEY=VALUE` strings from the command line."""
+    values = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ParameterError(f"--param {pair!r}: expected KEY=VALUE")
+        values[key.strip()] = value
+    return values
+
+
+def read_params_file(path: Path) -> dict[str, str]:
+    """A YAML mapping of parameters; values are kept as the text the user wrote."""
+    try:
+        content = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as error:
+        raise ParameterError(f"{path}: cannot read parameters: {error}") from error
+    if not isinstance(content, dict):
+        raise ParameterError(f"{path}: expected a mapping of parameter names to values")
+    return {str(k): v.isoformat() if isinstance(v, date | datetime) else str(v) for k, v in content.items()}
+
+
+def check(values: dict[str, str], declared_by: dict[Path, dict[str, dict]]) -> dict[str, object]:
+    """Reject unknown names and malformed values; returns the values converted for the notebooks."""
+    known: dict[str, dict] = {}
+    for params in declared_by.values():
+        known.update(params)
+    errors, checked = [], {}
+    for key, value in values.items():
+        if key in INTERNAL:
+            errors.append(f"{key}: set by the build, not a user parameter")
+            continue
+        if key not in known:
+            hint = difflib.get_close_matches(key, known, n=1)
+            suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
+            errors.append(f"{key}: no notebook declares this parameter{suggestion}; "
+                          f"known: {', '.join(sorted(set(known) - INTERNAL))}")
+            continue
+        try:
+            checked[key] = _convert(key, value, known[key])
+        except (ValueError, TypeError) as error:
+            errors.append(f"{key}={value!r}: {error}")
+    if errors:
+        raise ParameterError("invalid parameters:\n  " + "\n  ".join(errors))
+    if "start" in checked or "end" in checked:
+        start = checked.get("start", _default(known.get("start")))
+        end = checked.get("end", _default(known.get("end")))
+        if start and end and str(end) < str(start):
+            raise ParameterError(f"invalid parameters:\n  end={end!r} is before start={start!r}")
+    return checked
+
+
+def _default(spec: dict | None) -> str | None:
+    if not spec:
+        return None
+    return str(spec["default"]).strip("'\"")
+
+
+def _convert(key: str, value: str, spec: dict) -> object:
+    if key in CHECKS:
+        return CHECKS[key](str(value))
+    kind = spec.get("inferred_type_name", "None")
+    if kind == "int":
+        return int(value)
+    if kind == "float":
+        return float(value)
+    if kind == "bool":
+        lowered = str(value).lower()
+        if lowered not in {"true", "false"}:
+            raise ValueError("expected true or false")
+        return lowered == "true"
+    return str(value)
+
+
+def for_notebook(checked: dict[str, object], declared_params: dict[str, dict]) -> dict[str, object]:
+    """The subset of parameters a notebook declares (others would only draw papermill warnings)."""
+    return {k: v for k, v in checked.items() if k in declared_params}
