@@ -29,6 +29,7 @@ from pathlib import Path
 
 from escalation import paths
 from escalation.data import read_datapackage, validate_tables
+from escalation.index import write_index
 from escalation.params import declared, for_notebook
 
 log = logging.getLogger("escalation.build")
@@ -283,6 +284,7 @@ def _build_locked(values, declared_by, data_dir, out_dir, figures_dir, workers, 
         failed = [r for r in results if r.status != "ok"]
         if failed:
             _keep_failed(failed, staging, out_dir)
+            write_index(out_dir)
             raise BuildError("build failed; previous reports left untouched:\n  "
                              + "\n  ".join(r.error for r in failed)
                              + f"\n  executed notebooks kept in {out_dir / '_failed'}")
@@ -298,8 +300,6 @@ def _build_locked(values, declared_by, data_dir, out_dir, figures_dir, workers, 
         figures_dir.mkdir(parents=True, exist_ok=True)
         for image in sorted((staging / "_figures").glob("*")):
             os.replace(image, figures_dir / image.name)
-        from escalation.index import write_index
-
         write_index(out_dir)
         seconds = {"total": round(time.perf_counter() - started, 3), "figures": round(figure_seconds, 3)}
         log.info("built %d report(s) in %.1f s into %s", len(results), seconds["total"], out_dir)

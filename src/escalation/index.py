@@ -32,7 +32,9 @@ def failed(out_dir: Path) -> list[dict]:
 def write_index(out_dir: Path) -> Path:
     env = Environment(autoescape=select_autoescape(default=True))
     template = env.from_string((files("escalation") / "templates" / "index.html.j2").read_text(encoding="utf-8"))
-    html = template.render(reports=manifests(out_dir), failed=failed(out_dir))
+    failures = failed(out_dir)
+    html = template.render(reports=manifests(out_dir), failed=failures,
+                           failed_names={f["name"] for f in failures})
     target = out_dir / "index.html"
     temporary = target.with_suffix(".html.tmp")
     temporary.write_text(html, encoding="utf-8")

@@ -1,0 +1,5 @@
+"""`python -m escalation` is the `escalation` command."""
+
+from escalation.cli import main
+
+main()

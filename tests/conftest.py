@@ -1,0 +1,42 @@
+"""Shared fixtures: the shipped data, copies of it to break, and one real build of every report."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from pathlib import Path
+
+import pytest
+
+from escalation import paths
+from escalation.data import load_tables
+
+TESTS = Path(__file__).parent
+TEST_NOTEBOOKS = TESTS / "notebooks"
+
+
+@pytest.fixture(scope="session")
+def tables():
+    """The tables shipped in data/, validated."""
+    return load_tables(paths.DATA_DIR)
+
+
+@pytest.fixture
+def data_copy(tmp_path) -> Path:
+    """A writable copy of data/ (tables and datapackage.json) for tests that break it."""
+    target = tmp_path / "data"
+    shutil.copytree(paths.DATA_DIR, target, ignore=shutil.ignore_patterns("README.md"))
+    return target
+
+
+def read_rows(path: Path) -> tuple[list[str], list[list[str]]]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.reader(handle))
+    return rows[0], rows[1:]
+
+
+def write_rows(path: Path, header: list[str], rows: list[list[str]]) -> None:
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)

@@ -1,0 +1,114 @@
+"""Failure paths of `escalation build`, run through the real command with tiny committed notebooks.
+
+As in papermill's own test suite, the notebooks under tests/notebooks are small and fail on
+purpose: `passing/50_tiny.ipynb` and `failing/50_tiny.ipynb` are the same report, the second one
+raising in its third cell.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import TEST_NOTEBOOKS
+from filelock import FileLock
+
+pytestmark = pytest.mark.slow
+
+
+def run_build(*args: str, notebooks: Path = TEST_NOTEBOOKS / "passing") -> subprocess.CompletedProcess:
+    """The real command in a subprocess whose stderr is a pipe, as under cron."""
+    command = [sys.executable, "-m", "escalation", "build", "--notebooks", str(notebooks), *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def built(tmp_path) -> Path:
+    out = tmp_path / "reports"
+    result = run_build("--out", str(out), "--figures", str(tmp_path / "figures"))
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+def test_a_passing_build_publishes_report_manifest_and_index(built):
+    report = built / "50_tiny" / "50_tiny.html"
+    assert report.is_file()
+    manifest = json.loads((built / "50_tiny" / "manifest.json").read_text())
+    assert manifest["status"] == "ok"
+    assert manifest["parameters"]["label"] == "tiny"
+    assert {"execution", "kernel_and_overhead", "export"} <= set(manifest["timings_seconds"])
+    assert all(len(item["sha256"]) == 64 for item in manifest["inputs"])
+    assert "50_tiny/50_tiny.html" in (built / "index.html").read_text()
+    assert not list(built.glob(".staging-*")), "staging folder left behind"
+
+
+def test_a_raising_notebook_fails_the_build_and_keeps_the_last_good_report(built, tmp_path):
+    report = built / "50_tiny" / "50_tiny.html"
+    before = digest(report)
+    result = run_build("--out", str(built), "--figures", str(tmp_path / "figures"),
+                       notebooks=TEST_NOTEBOOKS / "failing")
+    assert result.returncode == 1
+    assert "50_tiny.ipynb: cell 4 (\"raise ValueError('deliberate failure" in result.stderr
+    assert "raised ValueError: deliberate failure for the build tests" in result.stderr
+    assert digest(report) == before, "the previous report was changed by a failed build"
+    kept = built / "_failed" / "50_tiny.ipynb"
+    traceback = json.dumps(json.loads(kept.read_text())["cells"][-1]["outputs"])
+    assert "deliberate failure for the build tests" in traceback
+    assert "Failed in the last build" in (built / "index.html").read_text()
+
+
+def test_a_later_success_clears_the_failure(built, tmp_path):
+    run_build("--out", str(built), notebooks=TEST_NOTEBOOKS / "failing")
+    result = run_build("--out", str(built), "--figures", str(tmp_path / "figures"))
+    assert result.returncode == 0, result.stderr
+    assert not list((built / "_failed").glob("50_tiny.*"))
+
+
+def test_unknown_parameter_stops_before_any_kernel_starts(tmp_path):
+    out = tmp_path / "reports"
+    result = run_build("--out", str(out), "--param", "lable=x")
+    assert result.returncode == 2
+    assert "lable: no notebook declares this parameter (did you mean 'label'?)" in result.stderr
+    assert not out.exists(), "the build wrote output although its parameters were wrong"
+
+
+def test_mistyped_parameter_value_stops_before_any_kernel_starts(tmp_path):
+    out = tmp_path / "reports"
+    result = run_build("--out", str(out), "--notebooks", str(TEST_NOTEBOOKS / "passing"),
+                       "--param", "data_dir=/nonexistent/folder")
+    assert result.returncode == 2
+    assert "data_dir='/nonexistent/folder': no such directory" in result.stderr
+    assert not out.exists()
+
+
+def test_missing_data_file_is_a_clear_error(data_copy, tmp_path):
+    (data_copy / "claims.csv").unlink()
+    out = tmp_path / "reports"
+    result = run_build("--out", str(out), "--param", f"data_dir={data_copy}")
+    assert result.returncode == 3
+    assert f"{data_copy / 'claims.csv'}: file not found" in result.stderr
+    assert not (out / "50_tiny").exists()
+
+
+def test_no_terminal_means_log_lines_and_no_progress_bar(tmp_path):
+    result = run_build("--out", str(tmp_path / "reports"), "--figures", str(tmp_path / "figures"))
+    assert result.returncode == 0, result.stderr
+    assert "executed 50_tiny in" in result.stderr
+    assert "\r" not in result.stderr and "nb/s" not in result.stderr and "%|" not in result.stderr
+
+
+def test_a_second_build_exits_75_while_the_first_holds_the_lock(tmp_path):
+    out = tmp_path / "reports"
+    out.mkdir()
+    with FileLock(str(out / ".build.lock")):
+        result = run_build("--out", str(out))
+    assert result.returncode == 75
+    assert "another build is writing to" in result.stderr

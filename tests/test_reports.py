@@ -1,0 +1,97 @@
+"""One real build of every report notebook on the shipped data, checked as a reader would open it."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from browser import render
+
+from escalation import build
+
+pytestmark = pytest.mark.slow
+
+PLOTLY_BANNER = re.compile(r"\* plotly\.js v\d")
+
+
+@pytest.fixture(scope="session")
+def reports(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("build")
+    result = subprocess.run(
+        [sys.executable, "-m", "escalation", "build", "--out", str(root / "reports"),
+         "--figures", str(root / "figures")],
+        capture_output=True, text=True, timeout=1200, stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 0, result.stderr
+    return root / "reports"
+
+
+def manifests(reports: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted(reports.glob("*/manifest.json"))]
+
+
+def test_every_notebook_becomes_a_report_listed_in_the_index(reports):
+    names = [n.stem for n in build.discover()]
+    index = (reports / "index.html").read_text()
+    for name in names:
+        assert (reports / name / f"{name}.html").is_file()
+        assert (reports / name / "tables" / "key_figures.csv").is_file()
+        assert f'href="{name}/{name}.html"' in index
+    assert [m["report"] for m in manifests(reports)] == names
+
+
+def test_each_chart_is_written_as_png_and_svg(reports):
+    figures = reports.parent / "figures"
+    for manifest in manifests(reports):
+        assert manifest["figures"], manifest["report"]
+        for slug in manifest["figures"]:
+            assert (figures / f"{slug}.png").stat().st_size > 5_000
+            assert (figures / f"{slug}.svg").read_text().lstrip().startswith("<svg")
+            assert (reports / manifest["report"] / "tables" / f"{slug}.csv").is_file()
+
+
+def without_plotly_bundle(html: str) -> str:
+    """The page minus the inlined plotly.js, whose source merely mentions URLs it never loads here."""
+    start = PLOTLY_BANNER.search(html).start()
+    return html[:start] + html[html.index("</script>", start):]
+
+
+def test_reports_embed_plotly_once_and_reference_no_network_address(reports):
+    for manifest in manifests(reports):
+        html = (reports / manifest["report"] / manifest["html"]).read_text()
+        assert len(PLOTLY_BANNER.findall(html)) == 1, manifest["report"]
+        page = without_plotly_bundle(html)
+        assert not re.search(r"<script[^>]+src=", page), "a script is loaded from a file or URL"
+        assert not re.search(r"<link[^>]+href=", page), "a stylesheet is loaded from outside the page"
+        assert not re.findall(r"(?:src|href)=[\"'](?:https?:)?//", page), "a resource is fetched from the network"
+        for cdn in ("cdn.jsdelivr", "cdnjs.cloudflare", "unpkg.com", "cdn.plot.ly", "require.js", "mathjax"):
+            assert cdn not in page.lower(), f"{manifest['report']} mentions {cdn}"
+
+
+def test_every_chart_renders_offline_in_headless_chromium(reports):
+    for manifest in manifests(reports):
+        page = reports / manifest["report"] / manifest["html"]
+        dom, requested = render(page)
+        assert requested == [], f"{page.name} asked the network for {requested}"
+        plot_divs = re.findall(r'<div[^>]*\bid="chart-([a-z0-9-]+)"[^>]*>', dom)
+        assert sorted(plot_divs) == sorted(manifest["figures"]), page.name
+        for slug in plot_divs:
+            opening = re.search(rf'<div[^>]*\bid="chart-{slug}"[^>]*>', dom)
+            assert "js-plotly-plot" in opening.group(0), f"plotly.js did not draw {slug}"
+            body = dom[opening.end():].split('id="chart-')[0]
+            assert 'class="main-svg"' in body, f"{slug} has no rendered SVG"
+        assert 'id="provenance"' in dom
+
+
+def test_table_of_contents_links_resolve(reports):
+    for manifest in manifests(reports):
+        html = (reports / manifest["report"] / manifest["html"]).read_text()
+        nav = re.search(r'<nav[^>]*class="report-toc".*?</nav>', html, re.S).group(0)
+        targets = re.findall(r'href="#([^"]+)"', nav)
+        assert len(targets) >= 2
+        for target in targets:
+            assert f'id="{target}"' in html, target
