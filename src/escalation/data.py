@@ -229,8 +229,10 @@ def _describe(error) -> str:
     """A short message for a Frictionless error, with the offending value."""
     cell = getattr(error, "cell", None)
     if error.type == "type-error":
-        expected = re.search(r'"(\w+)', error.note)
-        return f"{cell!r} is not a valid {expected.group(1) if expected else 'value'}"
+        expected = re.search(r'"(\w+)(?:/(\w+))?"', error.note)
+        kind = "value" if not expected else (
+            expected.group(2) if expected.group(2) not in (None, "default") else expected.group(1))
+        return f"{cell!r} is not a valid {kind}"
     if error.type == "constraint-error":
         return f"{cell!r} breaks the constraint {error.note}"
     if error.type == "missing-cell":
