@@ -91,3 +91,10 @@ def test_five_soldiers_killed_at_taftanaz(tables):
     assert list(ministry["value_low"]) == [5]
     wounded = claims_about(tables, event, "Turkish Ministry of National Defence", "injured")
     assert list(wounded["value_low"]) == [5]
+
+
+def test_readme_data_dictionary_is_generated_from_the_schema():
+    from escalation.data import data_dictionary
+
+    readme = (paths.DATA_DIR / "README.md").read_text(encoding="utf-8")
+    assert data_dictionary() in readme, "regenerate with: escalation data-dictionary"

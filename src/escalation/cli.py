@@ -44,6 +44,15 @@ def validate(data_dir: Path, quarantine_csv: Path | None) -> None:
         sys.exit(EXIT_DATA)
 
 
+@main.command("data-dictionary")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=paths.DATA_DIR, show_default=True)
+def data_dictionary(data_dir: Path) -> None:
+    """Print the data dictionary (Markdown) generated from datapackage.json, for data/README.md."""
+    from escalation.data import data_dictionary as generate
+
+    click.echo(generate(data_dir), nl=False)
+
+
 @main.command()
 @click.option("--param", "-p", "pairs", multiple=True, metavar="KEY=VALUE",
               help="A notebook parameter (repeatable): data_dir, start, end, as_of, ...")

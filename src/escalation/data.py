@@ -379,3 +379,31 @@ def _check_references(data_dir: Path, typed: dict[str, pd.DataFrame], resources:
                             f"{target}.{target_column}",
                         ))
                         changed = True
+
+
+def data_dictionary(data_dir: Path | str | None = None) -> str:
+    """Markdown tables of every column, generated from datapackage.json for data/README.md."""
+    package = read_datapackage(Path(data_dir) if data_dir else paths.DATA_DIR)
+    parts = []
+    for resource in package["resources"]:
+        schema = resource["schema"]
+        parts.append(f"### `{resource['path']}`\n\n{resource.get('description', '')}\n")
+        parts.append(f"Primary key: `{', '.join(schema.get('primaryKey', []))}`.")
+        for key in schema.get("foreignKeys", []):
+            reference = key["reference"]
+            parts.append(f"`{key['fields'][0]}` → `{reference['resource']}.{reference['fields'][0]}`"
+                         + (f" (list separated by `{key['x-list-separator']}`)" if "x-list-separator" in key else "")
+                         + ".")
+        parts.append("\n| column | type | required | allowed values / rule | meaning |\n|---|---|---|---|---|")
+        for spec in schema["fields"]:
+            constraints = spec.get("constraints", {})
+            rule = ", ".join(str(v) for v in constraints["enum"]) if "enum" in constraints else ""
+            if "pattern" in constraints:
+                rule = f"pattern `{constraints['pattern']}`"
+            if "minimum" in constraints:
+                rule = (rule + "; " if rule else "") + f"≥ {constraints['minimum']}"
+            kind = spec.get("type", "string") + (f" ({spec['format']})" if "format" in spec else "")
+            parts.append(f"| `{spec['name']}` | {kind} | {'yes' if constraints.get('required') else ''} | "
+                         f"{rule} | {spec.get('description', '')} |")
+        parts.append("")
+    return "\n".join(parts).strip() + "\n"
