@@ -136,7 +136,8 @@ def _write_kernelspec(base: Path) -> Path:
     spec_dir = base / "kernels" / KERNEL_NAME
     spec_dir.mkdir(parents=True, exist_ok=True)
     (spec_dir / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}",
+                 "--IPKernelApp.log_level=ERROR"],
         "display_name": "escalation (build)",
         "language": "python",
         "env": {"PYTHONWARNINGS": "ignore"},

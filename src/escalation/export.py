@@ -52,11 +52,13 @@ def title_and_toc(nb: nbformat.NotebookNode) -> tuple[str, list[dict]]:
 
 
 def _reader_copy(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """Drop stderr streams and the level-1 title (the report header shows it)."""
+    """Drop stderr, the Plotly JSON meant for JupyterLab, and the level-1 title (the header shows it)."""
     nb = nbformat.from_dict(nb)
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.outputs = [o for o in cell.outputs if not (o.output_type == "stream" and o.name == "stderr")]
+            for output in cell.outputs:
+                output.get("data", {}).pop("application/vnd.plotly.v1+json", None)
         elif cell.cell_type == "markdown":
             cell.source = "\n".join(line for line in cell.source.splitlines()
                                     if not (HEADING.match(line) and HEADING.match(line).group(1) == "#"))
