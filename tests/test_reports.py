@@ -67,7 +67,8 @@ def test_reports_embed_plotly_once_and_reference_no_network_address(reports):
         page = without_plotly_bundle(html)
         assert not re.search(r"<script[^>]+src=", page), "a script is loaded from a file or URL"
         assert not re.search(r"<link[^>]+href=", page), "a stylesheet is loaded from outside the page"
-        assert not re.findall(r"(?:src|href)=[\"'](?:https?:)?//", page), "a resource is fetched from the network"
+        assert not re.findall(r"\bsrc=[\"'](?:https?:)?//", page), "a resource is fetched from the network"
+        assert not re.findall(r"url\([\"']?(?:https?:)?//", page), "a stylesheet fetches from the network"
         for cdn in ("cdn.jsdelivr", "cdnjs.cloudflare", "unpkg.com", "cdn.plot.ly", "require.js", "mathjax"):
             assert cdn not in page.lower(), f"{manifest['report']} mentions {cdn}"
 
@@ -95,3 +96,11 @@ def test_table_of_contents_links_resolve(reports):
         assert len(targets) >= 2
         for target in targets:
             assert f'id="{target}"' in html, target
+
+
+def test_all_eleven_charts_appear_in_the_reports(reports):
+    from escalation.charts import ALL_CHARTS
+
+    shown = {slug for manifest in manifests(reports) for slug in manifest["figures"]}
+    assert shown == {chart.slug for chart in ALL_CHARTS}
+    assert len(shown) == 11

@@ -1,38 +1,58 @@
 """One function per chart: validated tables and a report window in, a Plotly Figure out.
 
 Each chart is registered with the function that computes the table behind it, so a report can
-write that table as CSV beside the chart and the tests can check the figure against it.
+write that table as CSV beside the chart and the tests can check the figure against it. Every
+figure carries, in `layout.meta`, an alt text generated from its data and a caption that states
+its rules and thresholds.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib.resources import files
 
 import pandas as pd
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 from escalation import metrics
 from escalation.data import LOCAL_TZ, Tables
-from escalation.metrics import Window
+from escalation.metrics import PARTY_LABELS, Window
 
 #: Okabe–Ito colours: distinguishable with the common colour-vision deficiencies.
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
 DASHES = ["solid", "dash", "dot", "dashdot", "longdash", "longdashdot"]
 MARKERS = ["circle", "square", "diamond", "triangle-up", "x", "star", "cross", "triangle-down"]
 
-EVENT_TYPE_COLOURS = {
-    "Battles": PALETTE[3],
-    "Explosions/Remote violence": PALETTE[0],
-    "Violence against civilians": PALETTE[4],
-    "Strategic developments": PALETTE[2],
-    "Protests": PALETTE[1],
-    "Riots": PALETTE[5],
+EVENT_TYPE_STYLE = {  # colour, bar pattern, marker symbol: two encodings besides the legend text
+    "Battles": (PALETTE[3], "", "square"),
+    "Explosions/Remote violence": (PALETTE[0], "/", "circle"),
+    "Violence against civilians": (PALETTE[4], ".", "diamond"),
+    "Strategic developments": (PALETTE[2], "x", "triangle-up"),
+    "Protests": (PALETTE[1], "-", "star"),
+    "Riots": (PALETTE[5], "+", "cross"),
 }
+PARTY_ORDER = list(PARTY_LABELS)
+
+
+def party_style(party: str) -> tuple[str, str, str]:
+    """Colour, dash and marker of a party, stable across charts."""
+    index = PARTY_ORDER.index(party) if party in PARTY_ORDER else len(PARTY_ORDER)
+    return PALETTE[index % len(PALETTE)], DASHES[index % len(DASHES)], MARKERS[index % len(MARKERS)]
+
 
 #: The turning points annotated on time charts: event_id → short label.
 KEY_EVENTS = {
-    "EV-20200227-balyun-airstrike": "Balyun strike",
+    "EV-20200203-saraqib-shelling": "3 Feb Saraqib shelling",
+    "EV-20200210-taftanaz-shelling": "10 Feb Taftanaz",
+    "EV-20200211-rashideen-m5-government": "11 Feb M5 taken",
+    "EV-20200220-qminas-airstrike": "20 Feb Qminas",
+    "EV-20200227-balyun-airstrike": "27 Feb Balyun",
+    "EV-20200227-turkey-stops-blocking-refugees": "28 Feb border opened",
+    "EV-20200301-hatay-operation-spring-shield": "1 Mar Spring Shield",
+    "EV-20200305-moscow-ceasefire-agreement": "5 Mar Moscow ceasefire",
 }
 
 BALYUN = "EV-20200227-balyun-airstrike"
@@ -59,65 +79,199 @@ def chart(slug: str, table: Callable[[Tables, Window], pd.DataFrame]):
     return wrap
 
 
-def _style(fig: go.Figure, title: str, x_title: str, y_title: str, source_line: str) -> go.Figure:
+def _finish(fig: go.Figure, tables: Tables, window: Window, *, title: str, x_title: str, y_title: str,
+            alt: str, caption: str, height: int = 540, bottom: int = 160,
+            legend_right: bool = False) -> go.Figure:
+    """Shared layout: finding as title, labelled axes, source line, alt text and caption in meta."""
+    source = (f"Source: claim-level tables of this project ({len(tables.sources)} public pages); "
+              f"{window.label()}.")
     fig.update_layout(
-        title={"text": title, "x": 0.01, "xanchor": "left", "font": {"size": 17}},
+        title={"text": title, "x": 0.01, "xanchor": "left", "font": {"size": 16}},
         template="plotly_white",
         font={"family": "Helvetica, Arial, sans-serif", "size": 13},
-        margin={"l": 70, "r": 30, "t": 80, "b": 110},
-        legend={"orientation": "h", "yanchor": "top", "y": -0.18, "x": 0},
-        hoverlabel={"namelength": -1},
-        height=520,
+        margin={"l": 80, "r": 290 if legend_right else 40, "t": 80, "b": bottom},
+        legend=({"orientation": "v", "yanchor": "top", "y": 1, "x": 1.02, "xanchor": "left", "font": {"size": 11}}
+                if legend_right else {"orientation": "h", "yref": "container", "yanchor": "bottom",
+                                      "y": 28 / height, "x": 0, "font": {"size": 12}}),
+        hoverlabel={"namelength": -1, "align": "left"},
+        height=height,
+        meta={"alt": alt, "caption": caption},
     )
-    fig.update_xaxes(title_text=x_title)
-    fig.update_yaxes(title_text=y_title)
-    fig.add_annotation(text=source_line, xref="paper", yref="paper", x=0, y=-0.36, showarrow=False,
-                       xanchor="left", yanchor="top", font={"size": 11, "color": "#555"}, align="left")
+    if x_title:
+        fig.update_xaxes(title_text=x_title)
+    if y_title:
+        fig.update_yaxes(title_text=y_title)
+    fig.add_annotation(text=source, xref="paper", yref="paper", x=0, y=0, yshift=-(bottom - 8), showarrow=False,
+                       xanchor="left", yanchor="bottom", font={"size": 11, "color": "#555"})
     return fig
 
 
-def _annotate_key_events(fig: go.Figure, tables: Tables, window: Window) -> None:
-    """Vertical markers for the key events that were known at `as_of` and fall in the period."""
+def _annotate_key_events(fig: go.Figure, tables: Tables, window: Window, row: int | None = None) -> None:
+    """Dotted lines and staggered labels for the key events known at `as_of` within the period."""
     known = metrics.known_events(tables, window).set_index("event_id")
-    for index, (event_id, label) in enumerate(KEY_EVENTS.items()):
-        if event_id not in known.index:
-            continue
+    shown = [(event_id, label) for event_id, label in KEY_EVENTS.items() if event_id in known.index]
+    for index, (event_id, label) in enumerate(shown):
         day = pd.Timestamp(known.loc[event_id, "event_date"])
-        fig.add_vline(x=day, line={"color": "#888", "width": 1, "dash": "dot"})
-        fig.add_annotation(x=day, y=1.0 - 0.07 * (index % 3), yref="paper", text=label, showarrow=False,
-                           xanchor="left", font={"size": 11, "color": "#333"}, bgcolor="rgba(255,255,255,0.8)")
+        options = {"row": row, "col": 1} if row else {}
+        fig.add_vline(x=day, line={"color": "#999", "width": 1, "dash": "dot"}, **options)
+        fig.add_annotation(x=day, y=1.0 - 0.075 * (index % 4), yref="paper", text=label, showarrow=False,
+                           xanchor="left", yanchor="top", font={"size": 10, "color": "#333"},
+                           bgcolor="rgba(255,255,255,0.85)")
 
 
-def _source_line(tables: Tables, window: Window, extra: str = "") -> str:
-    return (f"Source: claim-level tables of this project ({len(tables.sources)} public sources); "
-            f"{window.label()}.{(' ' + extra) if extra else ''}")
+def _local(moments: pd.Series) -> pd.Series:
+    return moments.astype("datetime64[s, UTC]").dt.tz_convert(LOCAL_TZ)
 
 
-@chart("events-per-day", metrics.daily_event_counts)
+def _place(location: str, width: int = 34) -> str:
+    """A place name without its parenthesised detail, short enough for an axis label."""
+    return str(location).split(" (")[0][:width]
+
+
+def _short_place(location: str) -> str:
+    """Axis-sized place: 'place n/k' where the pages give only the governorate."""
+    return "place n/k" if str(location).startswith("Idlib governorate") else _place(location, 13)
+
+
+def _claimant_style(index: int) -> tuple[str, str]:
+    """Colour and marker for the index-th claimant: 64 distinct pairs before any repeats."""
+    return PALETTE[index % len(PALETTE)], MARKERS[(index + index // len(PALETTE)) % len(MARKERS)]
+
+
+def _fmt(value: int | float) -> str:
+    return f"{int(value):,}"
+
+
+# 1 ------------------------------------------------------------------------------------------------
+def _events_with_weeks(tables: Tables, window: Window) -> pd.DataFrame:
+    counts = metrics.daily_event_counts(tables, window)
+    offset = 5 if window.week_start == "saturday" else 0
+    counts["week_starting"] = counts["day"] - pd.to_timedelta((counts["day"].dt.weekday - offset) % 7, unit="D")
+    return counts
+
+
+@chart("events-per-day", _events_with_weeks)
 def events_per_day(tables: Tables, window: Window) -> go.Figure:
     """Stacked daily events by ACLED event type, with the 7-day rolling mean of the total."""
-    counts = metrics.daily_event_counts(tables, window)
-    types = [t for t in EVENT_TYPE_COLOURS if t in counts.columns]
+    counts = _events_with_weeks(tables, window)
     fig = go.Figure()
-    for index, event_type in enumerate(types):
+    for event_type, (colour, pattern, _) in EVENT_TYPE_STYLE.items():
+        if event_type not in counts.columns:
+            continue
         fig.add_bar(x=counts["day"], y=counts[event_type], name=event_type,
-                    marker={"color": EVENT_TYPE_COLOURS[event_type], "pattern": {"shape": ["", "/", ".", "x",
-                                                                                         "-", "+"][index]}},
-                    hovertemplate="%{x|%d %b}: %{y} " + event_type + "<extra></extra>")
-    fig.add_scatter(x=counts["day"], y=counts["rolling_7d_mean"], name="7-day rolling mean (all types)",
-                    mode="lines", line={"color": "#000", "width": 2, "dash": "dash"},
-                    hovertemplate="%{x|%d %b}: mean %{y:.1f} events/day<extra></extra>")
+                    marker={"color": colour, "pattern": {"shape": pattern}},
+                    hovertemplate="%{x|%a %d %b}: %{y} × " + event_type + "<extra></extra>")
+    fig.add_scatter(x=counts["day"], y=counts["rolling_7d_mean"], name="7-day rolling mean, all types",
+                    mode="lines", line={"color": "#000", "width": 2.5, "dash": "dash"},
+                    hovertemplate="%{x|%d %b}: %{y:.1f} events/day (mean of 7 days to this day)<extra></extra>")
     fig.update_layout(barmode="stack")
-    busiest = counts.loc[counts["total"].idxmax()] if len(counts) else None
-    title = "Events per day" if busiest is None else (
-        f"Events peaked at {int(busiest['total'])} on {busiest['day']:%d %b} "
-        f"({int(counts['total'].sum())} events in the period)")
-    _style(fig, title, "Day (event date, local time)", "Events per day",
-           _source_line(tables, window, "One event = one day at one place (ACLED's unit)."))
+    total = int(counts["total"].sum())
+    if total:
+        busiest = counts.loc[counts["total"].idxmax()]
+        title = (f"Events peaked at {int(busiest['total'])} on {busiest['day']:%d %b}: "
+                 f"{total} events in {len(counts)} days")
+    else:
+        title = "No events reported in this period yet"
+    weekly = counts.groupby("week_starting")["total"].sum()
+    week_rule = ("ACLED weeks (Saturday to Friday)" if window.week_start == "saturday"
+                 else "ISO weeks (Monday to Sunday)")
+    busiest_week = (f" The busiest week began {weekly.idxmax():%d %b} ({int(weekly.max())} events)."
+                    if total else "")
+    _finish(fig, tables, window, title=title, x_title="Day of the event (local time)",
+            y_title="Events per day",
+            alt=f"Stacked bar chart of events per day by type. {title}.{busiest_week}",
+            caption=(f"One event is one day at one place (ACLED's unit). Weeks in the table are {week_rule}. "
+                     "The dashed line is the mean of the 7 days ending on each day."))
     _annotate_key_events(fig, tables, window)
     return fig
 
 
+# 2 ------------------------------------------------------------------------------------------------
+@chart("cumulative-deaths", metrics.cumulative_deaths)
+def cumulative_deaths(tables: Tables, window: Window) -> go.Figure:
+    """Cumulative deaths by party as a band from the lowest to the highest current claims."""
+    table = metrics.cumulative_deaths(tables, window)
+    fig = go.Figure()
+    finals = []
+    for party, group in table.groupby("party", sort=False):
+        colour, dash, marker = party_style(party)
+        label = PARTY_LABELS.get(party, party)
+        fig.add_scatter(x=group["day"], y=group["high"], mode="lines", line={"width": 0, "color": colour},
+                        showlegend=False, hoverinfo="skip", legendgroup=party)
+        fig.add_scatter(x=group["day"], y=group["low"], mode="lines", fill="tonexty", line={"width": 0},
+                        fillcolor=_rgba(colour, 0.18), name=f"{label}: low–high", legendgroup=party,
+                        showlegend=False, hoverinfo="skip")
+        fig.add_scatter(x=group["day"], y=group["best"], mode="lines+markers", name=label,
+                        legendgroup=party, line={"color": colour, "dash": dash, "width": 2},
+                        marker={"symbol": marker, "size": 5},
+                        customdata=group[["low", "high"]],
+                        hovertemplate=(f"<b>{label}</b> by %{{x|%d %b}}<br>best %{{y}}, "
+                                       "range %{customdata[0]}–%{customdata[1]}<extra></extra>"))
+        last = group.iloc[-1]
+        finals.append((label, int(last["low"]), int(last["best"]), int(last["high"])))
+    finals.sort(key=lambda f: -f[2])
+    if finals:
+        title = f"Killed by {window.end:%d %b}, lowest to highest claims: " + "; ".join(
+            f"{label} {_fmt(low)}–{_fmt(high)}" for label, low, _, high in finals[:2])
+    else:
+        title = "No death claims published yet for this period"
+    summary = "; ".join(f"{label} {low}–{high} (best {best})" for label, low, best, high in finals)
+    _finish(fig, tables, window, title=title, x_title="Day of the incident (local time)",
+            y_title="Deaths since the start of the period",
+            alt=f"Cumulative deaths by party as bands. {summary}.",
+            caption=(metrics.BEST_RULE + " A band's low edge adds up the lowest current claim of every "
+                     "incident, its high edge the highest (an 'at least N' counts as N). Agencies' running "
+                     "totals are compared in the reconciliation chart, not added here. Shaded: low–high; line: "
+                     "best."), height=600, bottom=190)
+    _annotate_key_events(fig, tables, window)
+    return fig
+
+
+def _rgba(hex_colour: str, alpha: float) -> str:
+    red, green, blue = (int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({red},{green},{blue},{alpha})"
+
+
+# 3 ------------------------------------------------------------------------------------------------
+@chart("turkish-deaths-by-incident", metrics.incident_claims)
+def turkish_deaths_by_incident(tables: Tables, window: Window) -> go.Figure:
+    """One bar per incident at the best figure; each claimant's current figure as a marker."""
+    claims = metrics.incident_claims(tables, window)
+    incidents = claims.drop_duplicates("event_id")
+    labels = {row.event_id: f"{pd.Timestamp(row.event_date):%d %b}<br>{_short_place(row.location)}"
+              for row in incidents.itertuples()}
+    fig = go.Figure()
+    fig.add_bar(x=[labels[e] for e in incidents["event_id"]], y=incidents["best"], name="best figure",
+                marker={"color": "#bbbbbb"},
+                customdata=incidents[["low", "high"]],
+                hovertemplate="%{x}<br>best %{y}, range %{customdata[0]}–%{customdata[1]}<extra></extra>")
+    for index, (claimant, group) in enumerate(claims.groupby("claimant", sort=True)):
+        colour, symbol = _claimant_style(index)
+        fig.add_scatter(
+            x=[labels[e] for e in group["event_id"]], y=group["value_low"], mode="markers", name=claimant,
+            marker={"symbol": symbol, "size": 11, "color": colour,
+                    "line": {"width": 1, "color": "#222"}},
+            customdata=group[["value_text", "source_id"]],
+            hovertemplate=f"<b>{claimant}</b>: %{{customdata[0]}}<br>source %{{customdata[1]}}<extra></extra>")
+    if len(incidents):
+        worst = incidents.loc[incidents["best"].idxmax()]
+        spread = claims.loc[claims["event_id"] == worst["event_id"], "value_low"]
+        title = (f"{int(incidents['best'].sum())} Turkish soldiers killed in {len(incidents)} incidents by the "
+                 f"best figures; claims for {pd.Timestamp(worst['event_date']):%d %b} range "
+                 f"{int(spread.min())}–{int(worst['high'])}")
+    else:
+        title = "No Turkish military deaths claimed yet"
+    _finish(fig, tables, window, title=title, x_title="Incident (date and place)",
+            y_title="Turkish soldiers killed (claimed)",
+            alt=f"Bar chart of Turkish military deaths per incident with each claimant as a marker. {title}.",
+            caption=("Bars: the best figure (median of each claimant's latest claim). Markers: each "
+                     "claimant's latest figure; an 'at least N' is drawn at N. " + metrics.BEST_RULE), height=600,
+            bottom=130, legend_right=True)
+    fig.update_layout(barmode="overlay", xaxis={"tickangle": -35, "tickfont": {"size": 10}})
+    return fig
+
+
+# 4 ------------------------------------------------------------------------------------------------
 def _balyun_history(tables: Tables, window: Window) -> pd.DataFrame:
     return metrics.claim_history(tables, window, BALYUN)
 
@@ -127,26 +281,382 @@ def claim_timeline(tables: Tables, window: Window, event_id: str = BALYUN) -> go
     """Each claimant's figure for one event as a step line over the time of publication."""
     history = metrics.claim_history(tables, window, event_id)
     fig = go.Figure()
+    end = window.as_of.tz_convert(LOCAL_TZ)
     for index, (claimant, group) in enumerate(history.groupby("claimant", sort=False)):
-        times = group["published_local"]
-        values = group["value_low"].astype(int)
+        times = list(group["published_local"]) + [end]
+        values = list(group["value_low"].astype(int)) + [int(group["value_low"].iloc[-1])]
+        texts = list(group["value_text"]) + ["(still current)"]
         fig.add_scatter(
-            x=list(times) + [window.as_of.tz_convert(LOCAL_TZ)], y=list(values) + [values.iloc[-1]],
-            mode="lines+markers", line_shape="hv", name=claimant,
-            line={"color": PALETTE[index % len(PALETTE)], "dash": DASHES[index % len(DASHES)]},
-            marker={"symbol": MARKERS[index % len(MARKERS)], "size": [9] * len(group) + [0]},
-            customdata=list(zip(group["value_text"], group["source_id"], group["published_at_precision"]))
-            + [("", "", "")],
-            hovertemplate=f"<b>{claimant}</b><br>%{{x|%d %b %H:%M}}: %{{customdata[0]}}"
-                          "<br>source %{customdata[1]} (time known to the %{customdata[2]})<extra></extra>",
-        )
+            x=times, y=values, mode="lines+markers", line_shape="hv", name=claimant,
+            line={"color": PALETTE[index % len(PALETTE)], "dash": DASHES[index % len(DASHES)], "width": 2},
+            marker={"symbol": MARKERS[index % len(MARKERS)], "size": [10] * len(group) + [0]},
+            customdata=list(zip(texts, list(group["source_id"]) + [""],
+                                list(group["published_at_precision"]) + [""])),
+            hovertemplate=(f"<b>{claimant}</b><br>%{{x|%d %b %H:%M}}: %{{customdata[0]}}"
+                           "<br>source %{customdata[1]}, time known to the %{customdata[2]}<extra></extra>"))
     if history.empty:
-        title = "No claims about this event were published yet"
+        title = "No claims about this event had been published yet"
+        alt = title
     else:
-        first, last = history.iloc[0], history.iloc[-1]
-        title = (f"The toll went from {first['value_text']} ({first['claimant']}) to "
-                 f"{last['value_text']} ({last['claimant']}) in "
-                 f"{(last['published_at'] - first['published_at']).total_seconds() / 3600:.0f} hours")
-    _style(fig, title, "Time of publication (UTC+3)", "Turkish soldiers killed (claimed)",
-           _source_line(tables, window, "Each line is one claimant; a step is a revised figure."))
+        governor = history.loc[history["claimant"] == "Governor of Hatay", "value_low"]
+        steps = " → ".join(str(int(v)) for v in governor) if len(governor) else ""
+        last = history.iloc[-1]
+        title = (f"The Balyun toll as revised: governor {steps}; latest {last['value_text']} ({last['claimant']})"
+                 if steps else f"Latest figure: {last['value_text']} ({last['claimant']})")
+        alt = (f"Step chart of {len(history)} claims by {history['claimant'].nunique()} claimants over time. "
+               + "; ".join(f"{c}: {', '.join(g['value_text'])}" for c, g in history.groupby("claimant", sort=False)))
+    _finish(fig, tables, window, title=title, x_title="Time of publication (UTC+3)",
+            y_title="Turkish soldiers killed (claimed)", alt=alt,
+            caption=("Each line is one claimant; a step is a revised figure placed at its publication time. "
+                     "Claims whose page gives only a date are placed at the end of that day. 'At least N' is "
+                     "drawn at N. The axis shows the first 72 hours; later restatements are in the table."),
+            height=560, bottom=130, legend_right=True)
+    if not history.empty:
+        first = history["published_local"].iloc[0]
+        fig.update_xaxes(range=[first - pd.Timedelta(hours=6), min(end, first + pd.Timedelta(hours=72))])
     return fig
+
+
+# 5 ------------------------------------------------------------------------------------------------
+@chart("reconciliation", metrics.reconciliation)
+def reconciliation(tables: Tables, window: Window) -> go.Figure:
+    """Agencies' running totals against the sum of incident claims known at each moment."""
+    totals = metrics.reconciliation(tables, window)
+    over_time = metrics.incident_sum_over_time(tables, window)
+    fig = go.Figure()
+    if not over_time.empty:
+        fig.add_scatter(x=over_time["moment_local"], y=over_time["high"], mode="lines", line_shape="hv",
+                        line={"width": 0, "color": PALETTE[0]}, showlegend=False, hoverinfo="skip")
+        fig.add_scatter(x=over_time["moment_local"], y=over_time["low"], mode="lines", line_shape="hv",
+                        fill="tonexty", fillcolor=_rgba(PALETTE[0], 0.15), line={"width": 0},
+                        name="incident claims: low–high", hoverinfo="skip")
+        fig.add_scatter(x=over_time["moment_local"], y=over_time["best"], mode="lines", line_shape="hv",
+                        name="sum of incident claims (best)", line={"color": PALETTE[0], "width": 2.5},
+                        customdata=over_time[["low", "high", "incidents"]],
+                        hovertemplate=("%{x|%d %b %H:%M}: incidents sum to %{y} "
+                                       "(%{customdata[0]}–%{customdata[1]}, %{customdata[2]} incidents)"
+                                       "<extra></extra>"))
+    for index, (claimant, group) in enumerate(totals.groupby("claimant", sort=True)):
+        colour, symbol = _claimant_style(index + 1)
+        fig.add_scatter(
+            x=group["published_local"], y=group["reported"], mode="markers", name=f"{claimant} running total",
+            marker={"symbol": symbol, "size": 11, "color": colour,
+                    "line": {"width": 1, "color": "#222"}},
+            customdata=group[["value_text", "incident_best", "gap_to_best", "source_id"]],
+            hovertemplate=(f"<b>{claimant}</b>, %{{x|%d %b %H:%M}}: %{{customdata[0]}}<br>"
+                           "incident claims known then sum to %{customdata[1]}: gap %{customdata[2]:+d}"
+                           "<br>source %{customdata[3]}<extra></extra>"))
+    on_28 = totals.loc[totals["published_local"].dt.strftime("%Y-%m-%d") == "2020-02-28"]
+    if len(on_28):
+        row = on_28.iloc[-1]
+        title = (f"On 28 Feb agencies reported {row['reported']} Turkish deaths this month; "
+                 f"incident claims then summed to {row['incident_best']} (gap {row['gap_to_best']:+d})")
+    elif len(totals):
+        row = totals.iloc[-1]
+        title = (f"Latest running total {row['reported']} ({row['claimant']}) vs incident claims "
+                 f"{row['incident_best']}")
+    else:
+        title = "No running totals published yet"
+    _finish(fig, tables, window, title=title, x_title="Time of publication (UTC+3)",
+            y_title="Turkish military deaths since 1 Feb",
+            alt=(f"Running totals of Turkish military deaths ({len(totals)} reports) against the sum of incident "
+                 f"claims over time. {title}."),
+            caption=("Markers: totals as agencies and officials reported them. Line and band: the incident-level "
+                     "claims about Turkish soldiers killed in the period that had been published by each moment, "
+                     "combined per incident by the best rule. A positive gap means the total counts deaths no "
+                     "incident claim in this data carries (or uses a later figure); a negative one, the reverse. "
+                     "Some totals include civilian personnel; see each claim's notes."), height=580, bottom=130,
+            legend_right=True)
+    return fig
+
+
+# 6 ------------------------------------------------------------------------------------------------
+def _borders() -> dict:
+    return json.loads((files("escalation") / "geodata" / "borders.geojson").read_text(encoding="utf-8"))
+
+
+@chart("event-map", metrics.map_points)
+def event_map(tables: Tables, window: Window) -> go.Figure:
+    """Events on an offline map: size by deaths, colour and symbol by type, a slider over days."""
+    points = metrics.map_points(tables, window)
+    known = metrics.known_events(tables, window)
+    fig = go.Figure()
+    for feature in _borders()["features"]:
+        xs, ys = [], []
+        for line in feature["geometry"]["coordinates"]:
+            xs += [p[0] for p in line] + [None]
+            ys += [p[1] for p in line] + [None]
+        fig.add_scatter(x=xs, y=ys, mode="lines", line={"color": "#9a9a9a", "width": 1}, hoverinfo="skip",
+                        showlegend=False, name=feature["properties"]["name"])
+    for name, (lon, lat) in {"SYRIA": (37.4, 35.45), "TURKEY": (37.0, 36.9)}.items():
+        fig.add_annotation(x=lon, y=lat, text=name, showarrow=False, font={"size": 13, "color": "#999"})
+    for index, ((lat, lon), group) in enumerate(points.groupby(["latitude", "longitude"], sort=True)):
+        name = min((_place(loc).split(" and ")[0] for loc in group["location"]), key=len)
+        fig.add_annotation(x=lon, y=lat, text=name, showarrow=False, yshift=16 if index % 2 else -18,
+                           font={"size": 11, "color": "#111"}, bgcolor="rgba(255,255,255,0.75)")
+    days = sorted(pd.to_datetime(points["event_date"].astype("object")).unique())
+    border_traces = len(fig.data)
+    for day in days:
+        today = points.loc[pd.to_datetime(points["event_date"].astype("object")) == day]
+        for event_type, group in today.groupby("event_type"):
+            colour, _, symbol = EVENT_TYPE_STYLE[event_type]
+            fig.add_scatter(
+                x=group["longitude"], y=group["latitude"], mode="markers", name=event_type,
+                legendgroup=event_type, showlegend=False,
+                marker={"size": 9 + 3 * group["best"].clip(upper=60) ** 0.5, "color": colour, "symbol": symbol,
+                        "opacity": 0.8, "line": {"width": 1, "color": "#222"}},
+                customdata=group[["location", "sub_event_type", "best", "low", "high", "source_ids"]],
+                hovertemplate=(f"<b>%{{customdata[0]}}</b>, {pd.Timestamp(day):%d %b}<br>%{{customdata[1]}}"
+                               "<br>deaths best %{customdata[2]} (%{customdata[3]}–%{customdata[4]})"
+                               "<br>sources %{customdata[5]}<extra></extra>"))
+        fig.data[-1].meta = {"day": f"{pd.Timestamp(day):%Y-%m-%d}"}
+    for event_type, (colour, _, symbol) in EVENT_TYPE_STYLE.items():
+        if event_type in set(points["event_type"]):
+            fig.add_scatter(x=[None], y=[None], mode="markers", name=event_type, legendgroup=event_type,
+                            marker={"size": 10, "color": colour, "symbol": symbol})
+    event_traces = range(border_traces, len(fig.data))
+    steps = []
+    for day in days:
+        visible = [True] * len(fig.data)
+        for index in event_traces:
+            trace_day = (fig.data[index].meta or {}).get("day")
+            if trace_day and pd.Timestamp(trace_day) > day:
+                visible[index] = False
+        steps.append({"method": "update", "label": f"{pd.Timestamp(day):%d %b}", "args": [{"visible": visible}]})
+    if steps:
+        fig.update_layout(sliders=[{"active": len(steps) - 1, "steps": steps, "y": -0.12, "len": 1.0,
+                                    "currentvalue": {"prefix": "Events up to ", "font": {"size": 13}},
+                                    "font": {"color": "rgba(0,0,0,0)"}, "pad": {"t": 30}}])
+    lons, lats = points["longitude"], points["latitude"]
+    if len(points):
+        fig.update_xaxes(range=[min(lons.min(), 36.3) - 0.3, max(lons.max(), 37.0) + 0.3])
+        fig.update_yaxes(range=[min(lats.min(), 35.5) - 0.2, max(lats.max(), 36.3) + 0.2])
+    fig.update_yaxes(scaleanchor="x", scaleratio=1.23, showgrid=False, zeroline=False, constrain="domain")
+    fig.update_xaxes(showgrid=False, zeroline=False, constrain="domain")
+    located_share = f"{len(points)} of {len(known)} events"
+    deadliest = points.loc[points["best"].idxmax()] if len(points) else None
+    title = (f"{located_share} have coordinates; the deadliest located event: {_place(deadliest['location'])}, "
+             f"{pd.Timestamp(deadliest['event_date']):%d %b} ({deadliest['best']} killed, best)"
+             if deadliest is not None else "No located events yet")
+    _finish(fig, tables, window, title=title, x_title="Longitude (°E)", y_title="Latitude (°N)",
+            alt=(f"Map of north-western Syria with {len(points)} located events sized by deaths. {title}. "
+                 f"{len(known) - len(points)} events have no coordinates on any cited page and are not drawn."),
+            caption=("Points are drawn only where a cited gazetteer page gives coordinates; events elsewhere or "
+                     "without coordinates are listed in the table. Marker area grows with the best death figure. "
+                     "Borders: Natural Earth 1:50m, shipped with this project (no map tiles, no network)."),
+            height=700)
+    fig.update_layout(margin={"b": 190})
+    return fig
+
+
+# 7 ------------------------------------------------------------------------------------------------
+@chart("territorial-changes", metrics.territorial_changes)
+def territorial_changes(tables: Tables, window: Window) -> go.Figure:
+    """Which places changed hands on which day, and to whom."""
+    changes = metrics.territorial_changes(tables, window)
+    changes["place"] = changes["location"].map(_place)
+    order = list(dict.fromkeys(changes.sort_values("event_date")["place"]))
+    fig = go.Figure()
+    styles = {"Government and allies": (PALETTE[3], "triangle-right"),
+              "Opposition (Turkish-backed)": (PALETTE[0], "triangle-left")}
+    for taken_by, group in changes.groupby("taken_by", sort=True):
+        colour, symbol = styles[taken_by]
+        fig.add_scatter(
+            x=pd.to_datetime(group["event_date"].astype("object")), y=group["place"], mode="markers",
+            name=f"taken by {taken_by.lower()}", marker={"symbol": symbol, "size": 14, "color": colour,
+                                                         "line": {"width": 1, "color": "#222"}},
+            customdata=group[["actor1", "actor2", "notes", "source_ids"]],
+            hovertemplate=("<b>%{y}</b>, %{x|%d %b}<br>%{customdata[0]} took it from %{customdata[1]}"
+                           "<br>%{customdata[2]}<br>sources %{customdata[3]}<extra></extra>"))
+    for place in order:
+        rows = changes.loc[changes["place"] == place]
+        if len(rows) > 1:
+            fig.add_scatter(x=pd.to_datetime(rows["event_date"].astype("object")), y=rows["place"], mode="lines",
+                            line={"color": "#bbb", "width": 1}, showlegend=False, hoverinfo="skip")
+    counts = changes["place"].value_counts()
+    most = counts.index[0] if len(counts) else None
+    title = (f"{len(changes)} reported changes of control; {most} changed hands {counts.iloc[0]} times"
+             if most else "No change of control reported yet")
+    _finish(fig, tables, window, title=title, x_title="Day of the change (local time)", y_title="",
+            alt=(f"Timeline of {len(changes)} territorial changes. {title}. "
+                 + "; ".join(f"{r.place} {pd.Timestamp(r.event_date):%d %b} to {r.taken_by.lower()}"
+                             for r in changes.itertuples())),
+            caption=("One marker per reported change of control (ACLED's 'Government regains territory' and "
+                     "'Non-state actor overtakes territory'); where sources give different dates, the notes "
+                     "in the table and the hover text list them."), height=max(480, 260 + 30 * len(order)),
+            bottom=150)
+    fig.update_yaxes(type="category", categoryorder="array", categoryarray=list(reversed(order)), automargin=True,
+                     tickmode="linear", dtick=1)
+    fig.update_xaxes(range=[window.start - pd.Timedelta(days=1), window.end + pd.Timedelta(days=1)])
+    return fig
+
+
+# 8 ------------------------------------------------------------------------------------------------
+@chart("displacement", metrics.displacement_series)
+def displacement(tables: Tables, window: Window) -> go.Figure:
+    """People displaced in north-west Syria since 1 December 2019, as each claimant published it."""
+    series = metrics.displacement_series(tables, window)
+    dates = pd.to_datetime(series["date"].astype("object"))
+    fig = go.Figure()
+    for index, (claimant, group) in enumerate(series.groupby("claimant", sort=True)):
+        group_dates = pd.to_datetime(group["date"].astype("object"))
+        open_ended = group["open_ended"]
+        colour, symbol = _claimant_style(index)
+        fig.add_scatter(
+            x=group_dates, y=group["value_low"], mode="markers", name=claimant,
+            marker={"symbol": [("triangle-up" if o else symbol) for o in open_ended],
+                    "size": 11, "color": colour, "line": {"width": 1, "color": "#222"}},
+            customdata=group[["value_text", "source_id"]],
+            hovertemplate=(f"<b>{claimant}</b><br>%{{x|%d %b}}: %{{customdata[0]}}<br>source %{{customdata[1]}}"
+                           "<extra></extra>"))
+    if len(series):
+        envelope = series.assign(day=dates).groupby("day")["value_low"].max()
+        fig.add_scatter(x=envelope.index, y=envelope.values, mode="lines", name="highest figure per day",
+                        line={"color": "#444", "width": 1.5, "dash": "dot"}, hoverinfo="skip")
+        first, last = series.iloc[0], series.iloc[-1]
+        title = (f"Displaced since 1 Dec 2019: {first['value_text']} on {pd.Timestamp(first['date']):%d %b} → "
+                 f"{last['value_text']} on {pd.Timestamp(last['date']):%d %b}")
+    else:
+        title = "No displacement figure published yet"
+    _finish(fig, tables, window, title=title, x_title="Day the figure describes",
+            y_title="People displaced since 1 Dec 2019",
+            alt=f"Displacement figures by claimant over time ({len(series)} figures). {title}.",
+            caption=("Upward triangles mark open-ended figures ('more than N'), drawn at N: the true value is "
+                     "higher. 'Nearly' or 'almost' figures are drawn at the number given. Figures are shown at "
+                     "the date they describe, once they had been published."), height=540, bottom=130,
+            legend_right=True)
+    fig.update_yaxes(rangemode="tozero", tickformat=",")
+    return fig
+
+
+# 9 ------------------------------------------------------------------------------------------------
+def _phases_table(tables: Tables, window: Window) -> pd.DataFrame:
+    intensity = metrics.hdx_signals(metrics.daily_intensity(tables, window))
+    starts = set(metrics.change_points(intensity))
+    return intensity.assign(phase_starts=intensity["day"].isin(starts))
+
+
+@chart("escalation-phases", _phases_table)
+def escalation_phases(tables: Tables, window: Window) -> go.Figure:
+    """Daily intensity with ruptures change points, ACLED's weekly surge rule and HDX's 30-day rule."""
+    table = _phases_table(tables, window)
+    weekly = metrics.weekly_surge(tables, window)
+    fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.07,
+                        subplot_titles=("Daily events and deaths, with change points (ruptures)",
+                                        "Weekly events against ACLED's surge threshold",
+                                        "Deaths over the last 30 days against HDX's rule"),
+                        specs=[[{"secondary_y": True}], [{}], [{}]])
+    fig.add_bar(x=table["day"], y=table["events"], name="events per day", marker={"color": PALETTE[5]},
+                row=1, col=1)
+    fig.add_scatter(x=table["day"], y=table["deaths_best"], name="deaths per day (best)", mode="lines+markers",
+                    line={"color": PALETTE[3], "width": 2}, marker={"symbol": "diamond", "size": 5},
+                    row=1, col=1, secondary_y=True)
+    starts = table.loc[table["phase_starts"], "day"]
+    for day in starts:
+        fig.add_vline(x=day, line={"color": "#000", "width": 2, "dash": "dash"}, row=1, col=1)
+        fig.add_annotation(x=day, y=1.0, yref="y domain", text=f"new phase {day:%d %b}", showarrow=False,
+                           xanchor="left", font={"size": 10}, row=1, col=1)
+    fig.add_bar(x=weekly["week_start"] + pd.Timedelta(days=3), y=weekly["events"], name="events per week",
+                marker={"color": PALETTE[0], "pattern": {"shape": ["x" if s else "" for s in weekly["surge"]]}},
+                width=6 * 24 * 3600 * 1000, customdata=weekly[["week_start", "days_in_period", "threshold"]],
+                hovertemplate=("week from %{customdata[0]|%d %b} (%{customdata[1]} days in period): %{y} events"
+                               "<br>surge threshold %{customdata[2]}<extra></extra>"), row=2, col=1)
+    fig.add_scatter(x=weekly["week_start"] + pd.Timedelta(days=3), y=weekly["threshold"], mode="markers+lines",
+                    name="ACLED surge threshold (2 × mean of previous 4 weeks)",
+                    line={"color": "#000", "dash": "dot"}, marker={"symbol": "line-ew-open", "size": 16},
+                    row=2, col=1)
+    fig.add_scatter(x=table["day"], y=table["deaths_rolling_30d"], name="deaths over the last 30 days",
+                    mode="lines", line={"color": PALETTE[3], "width": 2}, row=3, col=1)
+    fig.add_hline(y=metrics.HDX_FLOOR, line={"color": "#000", "dash": "dot"}, row=3, col=1)
+    signals = table.loc[table["hdx_signal"]]
+    fig.add_scatter(x=signals["day"], y=signals["deaths_rolling_30d"], mode="markers", name="HDX-style signal",
+                    marker={"symbol": "star", "size": 11, "color": PALETTE[1], "line": {"width": 1}},
+                    row=3, col=1)
+    fig.update_yaxes(title_text="events", row=1, col=1, secondary_y=False)
+    fig.update_yaxes(title_text="deaths", row=1, col=1, secondary_y=True, showgrid=False)
+    fig.update_yaxes(title_text="events / week", row=2, col=1)
+    fig.update_yaxes(title_text="deaths, 30 days", row=3, col=1)
+    evaluable = weekly["baseline_4w_mean"].notna().sum()
+    surges = int(weekly["surge"].sum())
+    phase_text = ", ".join(f"{d:%d %b}" for d in starts) or "none"
+    title = f"New phases begin {phase_text}" if len(starts) else "No change point in this period"
+    week_rule = "Saturday-start (ACLED)" if window.week_start == "saturday" else "ISO (Monday-start)"
+    _finish(fig, tables, window, title=title, x_title="", y_title="",
+            alt=(f"Three panels of daily intensity. Change points: {phase_text}. ACLED surge rule evaluable for "
+                 f"{evaluable} week(s), surges: {surges}. HDX-style signals on {len(signals)} day(s)."),
+            caption=(f"Change points: ruptures PELT, l2 cost on standardised daily events and deaths, penalty "
+                     f"2·d·ln(n), minimum segment {metrics.CHANGE_POINT_MIN_SIZE} days. ACLED surge: a week's "
+                     f"events ≥ {metrics.ACLED_SURGE_RATIO:g} × the mean of the {metrics.ACLED_BASELINE_WEEKS} "
+                     f"weeks before, with that mean ≥ {metrics.ACLED_SURGE_FLOOR:g}; weeks are {week_rule}, "
+                     f"counted over their days inside the period (the first and last may be partial); a week "
+                     f"needs 4 earlier weeks in the period, so only {evaluable} can be judged here; hatched bars "
+                     f"are surges. HDX-style: deaths over {metrics.HDX_WINDOW_DAYS} days at a level not seen "
+                     f"earlier in the period (HDX looks back 1–3 years) and ≥ {metrics.HDX_FLOOR}. Deaths: best "
+                     "incident claims, all parties, running totals and 'neutralised' excluded."), height=900)
+    fig.update_xaxes(title_text="Day (local time)", row=3, col=1)
+    return fig
+
+
+# 10 -----------------------------------------------------------------------------------------------
+@chart("who-fought-whom", metrics.actor_pairs)
+def who_fought_whom(tables: Tables, window: Window) -> go.Figure:
+    """Event counts by actor1 × actor2 as a heatmap."""
+    pairs = metrics.actor_pairs(tables, window)
+    matrix = pairs.pivot_table(index="actor1", columns="actor2", values="events", fill_value=0).astype(int)
+    matrix = matrix.loc[matrix.sum(axis=1).sort_values().index, matrix.sum(axis=0).sort_values(ascending=False).index]
+    fig = go.Figure(go.Heatmap(
+        z=matrix.values, x=list(matrix.columns), y=list(matrix.index),
+        colorscale=[[0, "#ffffff"], [0.001, "#deebf7"], [0.5, "#4292c6"], [1, "#08306b"]],
+        text=[[str(v) if v else "" for v in row] for row in matrix.values], texttemplate="%{text}",
+        hovertemplate="%{y} — %{x}: %{z} events<extra></extra>", colorbar={"title": {"text": "events"}}))
+    top = pairs.iloc[0] if len(pairs) else None
+    title = (f"Most events pit {top['actor1']} against {top['actor2']} ({top['events']})" if top is not None
+             else "No events yet")
+    _finish(fig, tables, window, title=title, x_title="actor2", y_title="actor1",
+            alt=f"Heatmap of event counts by actor pair. {title}. {len(pairs)} actor pairs.",
+            caption=("ACLED's actor1/actor2 carry no direction: actor1 is the main actor of the event (for a "
+                     "change of control, the side that took it). '(none)' counts events with one actor."),
+            height=max(520, 200 + 34 * len(matrix.index)))
+    fig.update_xaxes(tickangle=-35, automargin=True)
+    fig.update_yaxes(automargin=True)
+    fig.update_layout(margin={"b": 220})
+    return fig
+
+
+# 11 -----------------------------------------------------------------------------------------------
+@chart("neutralised-vs-killed", metrics.neutralised_versus_killed)
+def neutralised_vs_killed(tables: Tables, window: Window) -> go.Figure:
+    """Turkish official 'neutralised' claims against SOHR's death counts, on a log scale."""
+    table = metrics.neutralised_versus_killed(tables, window)
+    fig = go.Figure()
+    series = [("turkish_neutralised", "Turkish officials: 'neutralised' per day", PALETTE[3], "square", "solid"),
+              ("sohr_killed", "SOHR: government forces killed per day", PALETTE[0], "circle", "dash")]
+    for column, name, colour, symbol, dash in series:
+        days = table.loc[table[column] > 0]
+        fig.add_scatter(x=days["day"], y=days[column], mode="markers", name=name,
+                        marker={"symbol": symbol, "size": 10, "color": colour, "line": {"width": 1, "color": "#222"}},
+                        hovertemplate="%{x|%d %b}: %{y:,}<extra>" + name + "</extra>")
+        cumulative = f"{column}_cumulative"
+        fig.add_scatter(x=table["day"], y=table[cumulative].where(table[cumulative] > 0), mode="lines",
+                        name=name.replace("per day", "cumulative"), line={"color": colour, "dash": dash, "width": 2},
+                        hovertemplate="by %{x|%d %b}: %{y:,}<extra></extra>")
+    turkish = int(table["turkish_neutralised_cumulative"].iloc[-1]) if len(table) else 0
+    sohr = int(table["sohr_killed_cumulative"].iloc[-1]) if len(table) else 0
+    ratio = f"{turkish / sohr:.0f}×" if sohr else "—"
+    title = (f"Turkish officials claimed {turkish:,} 'neutralised' in incident statements; SOHR counted {sohr:,} "
+             f"killed ({ratio})")
+    _finish(fig, tables, window, title=title, x_title="Day of the incident (local time)",
+            y_title="Syrian government forces (log scale)",
+            alt=f"Log-scale comparison of Turkish 'neutralised' claims and SOHR death counts. {title}.",
+            caption=("'Neutralised' is the Turkish official term for killed, wounded or captured, so it is not a "
+                     "death count; SOHR counts deaths. Both sides' incident-level claims about Syrian government "
+                     "forces and allied militias are summed by incident day (each claimant's latest figure). "
+                     "Cumulative running totals of both sides are in the claims table, not added here."),
+            height=560)
+    fig.update_yaxes(type="log", dtick=1)
+    return fig
+
+
+#: Every chart, in the order of the brief.
+ALL_CHARTS = [events_per_day, cumulative_deaths, turkish_deaths_by_incident, claim_timeline, reconciliation,
+              event_map, territorial_changes, displacement, escalation_phases, who_fought_whom, neutralised_vs_killed]

@@ -7,7 +7,8 @@ The rules, stated once here and quoted in chart captions:
   figures from the same claimant are superseded, not averaged.
 - For one event, party and measure: low = the smallest current figure, high = the largest
   (an open-ended "at least N" contributes N), best = the median of the current claimants'
-  figures, taken as the lower middle value so that it is always a figure someone claimed.
+  figures; with an even number of claimants, the more recently published of the two middle
+  figures, so that best is always a figure someone claimed and prefers newer information.
 - Running totals ("N killed this month") are compared with incident sums, never added to them.
 - "Neutralised" (Turkish official term: killed, wounded or captured) is never added to deaths.
 """
@@ -21,9 +22,9 @@ import pandas as pd
 from escalation.data import LOCAL_TZ, Tables
 
 BEST_RULE = (
-    "Per event: each claimant's latest figure counts; low = smallest, high = largest, "
-    "best = median claimant (lower middle). Running totals are not added; "
-    "'neutralised' is never counted as killed."
+    "Per incident, each claimant's latest figure counts: low = the smallest, high = the largest ('at least N' "
+    "counts as N), best = the median claimant (of two middle figures, the more recently published). "
+    "Running totals are not added to incident figures; 'neutralised' is never counted as killed."
 )
 
 
@@ -34,9 +35,10 @@ class Window:
     start: pd.Timestamp
     end: pd.Timestamp
     as_of: pd.Timestamp
+    week_start: str = "monday"
 
     @classmethod
-    def from_params(cls, start: str, end: str, as_of: str | None = None) -> Window:
+    def from_params(cls, start: str, end: str, as_of: str | None = None, week_start: str = "monday") -> Window:
         start_day = pd.Timestamp(start).date()
         end_day = pd.Timestamp(end).date()
         if end_day < start_day:
@@ -44,7 +46,9 @@ class Window:
         moment = pd.Timestamp(as_of) if as_of else pd.Timestamp(f"{end_day}T23:59:59").tz_localize(LOCAL_TZ)
         if moment.tzinfo is None:
             raise ValueError(f"as_of {as_of!r} needs a UTC offset, e.g. 2020-02-28T03:00:00+03:00")
-        return cls(pd.Timestamp(start_day), pd.Timestamp(end_day), moment.tz_convert("UTC"))
+        if week_start not in ("monday", "saturday"):
+            raise ValueError(f"week_start {week_start!r}: 'monday' (ISO weeks) or 'saturday' (ACLED's weeks)")
+        return cls(pd.Timestamp(start_day), pd.Timestamp(end_day), moment.tz_convert("UTC"), week_start)
 
     def label(self) -> str:
         local = self.as_of.tz_convert(LOCAL_TZ)
@@ -81,10 +85,14 @@ def current_event_claims(tables: Tables, window: Window) -> pd.DataFrame:
     return claims.groupby(keys, sort=False).tail(1).reset_index(drop=True)
 
 
-def lower_median(values: list[int]) -> int:
-    """The lower middle of the sorted values: always one of the values claimed."""
-    ordered = sorted(values)
-    return ordered[(len(ordered) - 1) // 2]
+def median_claim(claims: pd.DataFrame) -> int:
+    """The median figure; of two middle figures, the more recently published (then the larger)."""
+    ordered = claims.sort_values(["value_low", "published_at"]).reset_index(drop=True)
+    n = len(ordered)
+    if n % 2:
+        return int(ordered.loc[n // 2, "value_low"])
+    middle = ordered.loc[[n // 2 - 1, n // 2]].sort_values(["published_at", "value_low"])
+    return int(middle["value_low"].iloc[-1])
 
 
 def event_ranges(tables: Tables, window: Window, measure: str = "killed") -> pd.DataFrame:
@@ -105,7 +113,7 @@ def event_ranges(tables: Tables, window: Window, measure: str = "killed") -> pd.
             "location": group["location"].iloc[0],
             "party": party,
             "low": min(lows),
-            "best": lower_median(lows),
+            "best": median_claim(group),
             "high": int(group["top"].max()),
             "claimants": "; ".join(f"{c}: {t}" for c, t in zip(group["claimant"], group["value_text"])),
             "source_ids": ";".join(sorted(set(group["source_id"]))),
@@ -171,3 +179,242 @@ def latest_displacement(tables: Tables, window: Window,
         return frame
     latest_day = frame["date"].max()
     return frame.loc[frame["date"] == latest_day].reset_index(drop=True)
+
+
+PARTY_LABELS = {
+    "turkish_military": "Turkish military",
+    "turkish_civilian_personnel": "Turkish civilian personnel",
+    "syrian_government_forces": "Syrian government forces",
+    "allied_militias": "Allied militias",
+    "opposition_fighters": "Opposition fighters",
+    "civilians": "Civilians",
+    "russian_military": "Russian military",
+    "combatants_all_sides": "Combatants, sides not separated",
+}
+
+
+def cumulative_deaths(tables: Tables, window: Window) -> pd.DataFrame:
+    """Per day and party, deaths from incident claims summed from the start of the period (low/best/high)."""
+    ranges = event_ranges(tables, window, "killed")
+    days = pd.date_range(window.start, window.end, freq="D")
+    rows = []
+    for party, group in ranges.groupby("party", sort=True):
+        daily = (group.assign(day=pd.to_datetime(group["event_date"].astype("object")))
+                 .groupby("day")[["low", "best", "high"]].sum().reindex(days, fill_value=0))
+        cumulative = daily.cumsum()
+        for day in days:
+            rows.append({"day": day, "party": party,
+                         "daily_low": int(daily.loc[day, "low"]), "daily_high": int(daily.loc[day, "high"]),
+                         "low": int(cumulative.loc[day, "low"]), "best": int(cumulative.loc[day, "best"]),
+                         "high": int(cumulative.loc[day, "high"])})
+    return pd.DataFrame(rows, columns=["day", "party", "daily_low", "daily_high", "low", "best", "high"])
+
+
+def incident_claims(tables: Tables, window: Window, party: str = "turkish_military",
+                    measure: str = "killed") -> pd.DataFrame:
+    """Each claimant's current figure per incident, beside the incident's low/best/high."""
+    current = current_event_claims(tables, window)
+    current = current.loc[(current["party"] == party) & (current["measure"] == measure)]
+    ranges = event_ranges(tables, window, measure)
+    ranges = ranges.loc[ranges["party"] == party, ["event_id", "low", "best", "high"]]
+    merged = current.merge(ranges, on="event_id")
+    columns = ["event_id", "event_date", "location", "claimant", "value_low", "value_high", "value_text",
+               "published_at", "source_id", "low", "best", "high"]
+    return merged[columns].sort_values(["event_date", "event_id", "claimant"]).reset_index(drop=True)
+
+
+def incident_sum_at(tables: Tables, moment: pd.Timestamp, period_start, period_end,
+                    party: str = "turkish_military") -> dict[str, int]:
+    """Low/best/high sum of incident deaths in a period, as known at `moment`."""
+    window = Window(pd.Timestamp(period_start), pd.Timestamp(period_end), moment)
+    ranges = event_ranges(tables, window, "killed")
+    ranges = ranges.loc[ranges["party"] == party]
+    return {"low": int(ranges["low"].sum()), "best": int(ranges["best"].sum()),
+            "high": int(ranges["high"].sum()), "incidents": len(ranges)}
+
+
+def reconciliation(tables: Tables, window: Window, party: str = "turkish_military") -> pd.DataFrame:
+    """Each running total as reported, beside the sum of incident claims known at that moment."""
+    claims = tables.claims
+    mask = ((claims["scope"] == "running_total") & (claims["party"] == party) & (claims["measure"] == "killed")
+            & (claims["published_at"] <= window.as_of))
+    totals = claims.loc[mask].copy()
+    period_start = pd.to_datetime(totals["period_start"].astype("object"))
+    totals = totals.loc[period_start.between(window.start, window.end)]
+    rows = []
+    for claim in totals.sort_values(["published_at", "claim_id"]).itertuples():
+        known = incident_sum_at(tables, claim.published_at, claim.period_start, claim.period_end, party)
+        rows.append({
+            "claim_id": claim.claim_id, "claimant": claim.claimant,
+            "published_at": claim.published_at,
+            "published_local": claim.published_at.tz_convert(LOCAL_TZ),
+            "period_start": claim.period_start, "period_end": claim.period_end,
+            "reported": int(claim.value_low), "value_text": claim.value_text, "source_id": claim.source_id,
+            "incident_low": known["low"], "incident_best": known["best"], "incident_high": known["high"],
+            "incidents": known["incidents"], "gap_to_best": int(claim.value_low) - known["best"],
+        })
+    return pd.DataFrame(rows, columns=["claim_id", "claimant", "published_at", "published_local", "period_start",
+                                       "period_end", "reported", "value_text", "source_id", "incident_low",
+                                       "incident_best", "incident_high", "incidents", "gap_to_best"])
+
+
+def incident_sum_over_time(tables: Tables, window: Window, party: str = "turkish_military") -> pd.DataFrame:
+    """The incident sum since `start`, re-evaluated at every moment a relevant claim was published."""
+    claims = tables.claims
+    mask = ((claims["scope"] == "event") & (claims["party"] == party) & (claims["measure"] == "killed")
+            & (claims["published_at"] <= window.as_of))
+    moments = sorted(set(claims.loc[mask, "published_at"]))
+    rows = []
+    for moment in moments:
+        known = incident_sum_at(tables, moment, window.start, window.end, party)
+        rows.append({"moment": moment, "moment_local": moment.tz_convert(LOCAL_TZ), **known})
+    return pd.DataFrame(rows, columns=["moment", "moment_local", "low", "best", "high", "incidents"])
+
+
+def event_deaths(tables: Tables, window: Window) -> pd.DataFrame:
+    """Known events with the best, low and high deaths over all parties (0 where no claim)."""
+    events = known_events(tables, window)
+    ranges = event_ranges(tables, window, "killed").groupby("event_id")[["low", "best", "high"]].sum()
+    merged = events.merge(ranges, left_on="event_id", right_index=True, how="left")
+    for column in ("low", "best", "high"):
+        merged[column] = merged[column].fillna(0).astype(int)
+    return merged
+
+
+def map_points(tables: Tables, window: Window) -> pd.DataFrame:
+    """Events with coordinates, their deaths (best, all parties) and the day they happened."""
+    events = event_deaths(tables, window)
+    located = events.loc[events["latitude"].notna()]
+    columns = ["event_id", "event_date", "event_type", "sub_event_type", "location", "latitude", "longitude",
+               "geo_precision", "best", "low", "high", "actor1", "actor2", "source_ids"]
+    return located[columns].reset_index(drop=True)
+
+
+TERRITORY_SUB_TYPES = ("Government regains territory", "Non-state actor overtakes territory")
+
+
+def territorial_changes(tables: Tables, window: Window) -> pd.DataFrame:
+    """Every reported change of control: where, when, to whom and from whom."""
+    events = known_events(tables, window)
+    changes = events.loc[events["sub_event_type"].isin(TERRITORY_SUB_TYPES)].copy()
+    changes["taken_by"] = changes["sub_event_type"].map(
+        {"Government regains territory": "Government and allies", "Non-state actor overtakes territory":
+         "Opposition (Turkish-backed)"})
+    columns = ["event_id", "event_date", "location", "taken_by", "actor1", "actor2", "notes", "source_ids"]
+    return changes[columns].sort_values(["event_date", "location"]).reset_index(drop=True)
+
+
+def displacement_series(tables: Tables, window: Window,
+                        measure: str = "displaced_since_2019_12_01") -> pd.DataFrame:
+    """Displacement figures of one measure published by `as_of`, dated within the period or before it."""
+    frame = tables.displacement
+    days = pd.to_datetime(frame["date"].astype("object"))
+    keep = (frame["measure"] == measure) & (frame["published_at"] <= window.as_of) & (days <= window.end)
+    series = frame.loc[keep].copy()
+    series["open_ended"] = series["value_high"].isna()
+    columns = ["date", "value_low", "value_high", "open_ended", "value_text", "claimant", "published_at",
+               "source_id"]
+    return series[columns].sort_values(["date", "published_at"]).reset_index(drop=True)
+
+
+def actor_pairs(tables: Tables, window: Window) -> pd.DataFrame:
+    """Event counts by actor1 × actor2 (events with no second actor counted under '(none)')."""
+    events = known_events(tables, window)
+    pairs = events.assign(actor2=events["actor2"].fillna("(none)"))
+    return (pairs.groupby(["actor1", "actor2"]).size().rename("events").reset_index()
+            .sort_values(["events", "actor1"], ascending=[False, True]).reset_index(drop=True))
+
+
+TURKISH_OFFICIAL_CLAIMANTS = ("Turkish Ministry of National Defence",
+                              "Minister of National Defence of Turkey (Hulusi Akar)",
+                              "President of Turkey", "Turkish security sources", "Government of Turkey")
+
+
+def neutralised_versus_killed(tables: Tables, window: Window) -> pd.DataFrame:
+    """Per day: Turkish officials' 'neutralised' Syrian government forces against SOHR's death counts."""
+    current = current_event_claims(tables, window)
+    on_government = current["party"].isin(["syrian_government_forces", "allied_militias"])
+    turkish = current.loc[on_government & (current["measure"] == "neutralised")
+                          & current["claimant"].isin(TURKISH_OFFICIAL_CLAIMANTS)]
+    sohr = current.loc[on_government & (current["measure"] == "killed") & (current["claimant"] == "SOHR")]
+    days = pd.date_range(window.start, window.end, freq="D")
+
+    def per_day(frame):
+        return (frame.assign(day=pd.to_datetime(frame["event_date"].astype("object")))
+                .groupby("day")["value_low"].sum().reindex(days, fill_value=0).astype(int))
+
+    table = pd.DataFrame({"day": days, "turkish_neutralised": per_day(turkish).values,
+                          "sohr_killed": per_day(sohr).values})
+    table["turkish_neutralised_cumulative"] = table["turkish_neutralised"].cumsum()
+    table["sohr_killed_cumulative"] = table["sohr_killed"].cumsum()
+    return table
+
+
+#: Thresholds of the escalation rules, quoted in the chart caption.
+ACLED_SURGE_RATIO, ACLED_SURGE_FLOOR, ACLED_BASELINE_WEEKS = 2.0, 1.0, 4
+HDX_WINDOW_DAYS, HDX_FLOOR = 30, 100
+CHANGE_POINT_MIN_SIZE = 3
+
+
+def daily_intensity(tables: Tables, window: Window) -> pd.DataFrame:
+    """Events and deaths (best claim, all parties, incident claims only) per day of the period."""
+    events = event_deaths(tables, window)
+    days = pd.date_range(window.start, window.end, freq="D")
+    grouped = events.assign(day=pd.to_datetime(events["event_date"].astype("object"))).groupby("day")
+    table = pd.DataFrame({
+        "day": days,
+        "events": grouped.size().reindex(days, fill_value=0).astype(int).values,
+        "deaths_best": grouped["best"].sum().reindex(days, fill_value=0).astype(int).values,
+        "deaths_low": grouped["low"].sum().reindex(days, fill_value=0).astype(int).values,
+    })
+    table["deaths_rolling_30d"] = table["deaths_best"].rolling(HDX_WINDOW_DAYS, min_periods=1).sum().astype(int)
+    return table
+
+
+def change_points(intensity: pd.DataFrame) -> list[pd.Timestamp]:
+    """First days of new phases found by ruptures' PELT (l2 cost) on standardised events and deaths.
+
+    The penalty is 2·d·ln(n) (BIC-like for d standardised series of n days); segments last at least
+    CHANGE_POINT_MIN_SIZE days.
+    """
+    import numpy as np
+    import ruptures
+
+    signal = intensity[["events", "deaths_best"]].to_numpy(dtype=float)
+    spread = signal.std(axis=0)
+    spread[spread == 0] = 1.0
+    standardised = (signal - signal.mean(axis=0)) / spread
+    n, d = standardised.shape
+    if n < 2 * CHANGE_POINT_MIN_SIZE:
+        return []
+    ends = ruptures.Pelt(model="l2", min_size=CHANGE_POINT_MIN_SIZE, jump=1).fit(standardised).predict(
+        pen=2 * d * float(np.log(n)))
+    return [intensity["day"].iloc[end] for end in ends[:-1]]
+
+
+def weekly_surge(tables: Tables, window: Window) -> pd.DataFrame:
+    """ACLED's surge rule on weekly events: a week ≥ 100% above the mean of the 4 weeks before it,
+    when that mean is at least 1. Weeks start on `window.week_start`."""
+    intensity = daily_intensity(tables, window)
+    anchor = "W-FRI" if window.week_start == "saturday" else "W-SUN"
+    weekly = intensity.set_index("day")["events"].resample(anchor, label="left", closed="right").sum()
+    weekly.index = weekly.index + pd.Timedelta(days=1)
+    table = weekly.rename("events").reset_index().rename(columns={"day": "week_start"})
+    first_day = window.start
+    last_day = window.end
+    table["days_in_period"] = [
+        int(min(last_day, w + pd.Timedelta(days=6)).toordinal() - max(first_day, w).toordinal() + 1)
+        for w in table["week_start"]]
+    baseline = table["events"].shift(1).rolling(ACLED_BASELINE_WEEKS, min_periods=ACLED_BASELINE_WEEKS).mean()
+    table["baseline_4w_mean"] = baseline.round(2)
+    table["threshold"] = (baseline * ACLED_SURGE_RATIO).round(2)
+    table["surge"] = (baseline >= ACLED_SURGE_FLOOR) & (table["events"] >= table["threshold"])
+    return table
+
+
+def hdx_signals(intensity: pd.DataFrame) -> pd.DataFrame:
+    """HDX-style signal: rolling 30-day deaths at a level not seen earlier in the series, and ≥ 100."""
+    rolling = intensity["deaths_rolling_30d"]
+    previous_max = rolling.cummax().shift(1).fillna(-1)
+    signal = (rolling > previous_max) & (rolling >= HDX_FLOOR)
+    return intensity.assign(hdx_signal=signal)

@@ -41,12 +41,19 @@ def _directory(value: str) -> str:
     return str(Path(value).expanduser().resolve())
 
 
+def _week_start(value: str) -> str:
+    if value not in ("monday", "saturday"):
+        raise ValueError("expected 'monday' (ISO weeks) or 'saturday' (ACLED's weeks)")
+    return value
+
+
 #: How each known parameter is checked; the value returned is what the notebook receives.
 CHECKS: dict[str, Callable[[str], str]] = {
     "start": _iso_date,
     "end": _iso_date,
     "as_of": _moment,
     "data_dir": _directory,
+    "week_start": _week_start,
 }
 
 

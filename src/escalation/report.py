@@ -18,7 +18,7 @@ from IPython.display import HTML, display
 
 from escalation import metrics
 from escalation.charts import Chart
-from escalation.data import Tables
+from escalation.data import LOCAL_TZ, Tables
 from escalation.metrics import Window
 
 PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
@@ -37,13 +37,15 @@ class Report:
         """Build, display and file one chart with the table it is drawn from."""
         fig = chart(tables, window)
         table = chart.table(tables, window)
-        alt = alt_text(fig)
+        meta = fig.layout.meta or {}
+        alt = meta.get("alt") or fig.layout.title.text or chart.slug
+        caption = " ".join(filter(None, [caption, meta.get("caption", "")]))
         html = (
             f'<figure class="escalation-chart" id="figure-{chart.slug}" data-slug="{chart.slug}">'
             f'<div role="img" aria-label="{escape(alt)}">'
             + fig.to_html(full_html=False, include_plotlyjs=False, div_id=f"chart-{chart.slug}",
                           config=PLOTLY_CONFIG)
-            + f"</div><figcaption>{escape(caption or alt)}</figcaption>"
+            + f"</div><figcaption><strong>{escape(alt)}</strong> {escape(caption)}</figcaption>"
             + f"<details><summary>Data behind this chart ({len(table)} rows)</summary>"
             + f'<div class="escalation-table">{table.to_html(index=False, na_rep="", border=0)}</div>'
             + "</details></figure>"
@@ -61,6 +63,40 @@ class Report:
         if self.output_dir:
             table.to_csv(self.output_dir / "tables" / f"{slug}.csv", index=False)
 
+    def key_figures(self, tables: Tables, window: Window) -> pd.DataFrame:
+        """The period's headline numbers as ranges, each linked to the sources behind it."""
+        figures = metrics.key_figures(tables, window)
+        publishers = dict(zip(tables.sources["source_id"], tables.sources["publisher"]))
+        rows = []
+        for row in figures.itertuples():
+            ids = [i for i in str(row.source_ids).split(";") if i]
+            links = ", ".join(f'<a href="#{i}">{escape(str(publishers.get(i, i)))}</a>' for i in ids[:12])
+            more = f" and {len(ids) - 12} more" if len(ids) > 12 else ""
+            span = f"{row.value_low:,}" if row.value_low == row.value_high else f"{row.value_low:,}–{row.value_high:,}"
+            rows.append(f"<tr><td>{escape(_figure_label(row.figure))}</td><td><strong>{span}</strong></td>"
+                        f"<td>{links}{more}</td></tr>")
+        display(HTML('<div class="escalation-table"><table class="key-figures"><thead><tr><th>Figure</th>'
+                     "<th>Range claimed</th><th>Sources</th></tr></thead><tbody>" + "".join(rows)
+                     + f"</tbody></table><p>{escape(metrics.BEST_RULE)}</p></div>"))
+        return figures
+
+    def sources(self, tables: Tables, window: Window) -> None:
+        """Every page cited by the events and claims of the period, with an anchor per source id."""
+        events = metrics.known_events(tables, window)
+        claims = metrics.known_claims(tables, window)
+        cited = set(";".join(events["source_ids"]).split(";")) | set(claims["source_id"])
+        cited |= set(metrics.displacement_series(tables, window)["source_id"])
+        listed = tables.sources.loc[tables.sources["source_id"].isin(cited)].sort_values("publisher")
+        rows = "".join(
+            f'<tr id="{escape(r.source_id)}"><td><code>{escape(r.source_id)}</code></td><td>{escape(r.publisher)}'
+            f"{'' if r.originator == r.publisher else ' (from ' + escape(r.originator) + ')'}</td>"
+            f'<td><a href="{escape(r.url)}">{escape(r.title)}</a></td>'
+            f"<td>{_moment(r.published_at, r.published_at_precision)}</td></tr>"
+            for r in listed.itertuples())
+        display(HTML(f'<div class="escalation-table"><p>{len(listed)} sources.</p><table class="sources"><thead>'
+                     "<tr><th>id</th><th>Publisher (originator)</th><th>Page</th><th>Published</th></tr></thead>"
+                     f"<tbody>{rows}</tbody></table></div>"))
+
     def overview(self, tables: Tables, window: Window) -> None:
         """State the moment described and the data used; file `key_figures.csv` for every report."""
         counts = tables.counts()
@@ -75,9 +111,15 @@ class Report:
             metrics.key_figures(tables, window).to_csv(self.output_dir / "tables" / "key_figures.csv", index=False)
 
 
-def alt_text(fig: go.Figure) -> str:
-    """A one-sentence description of a chart from its own title and traces."""
-    title = fig.layout.title.text or "Chart"
-    names = [t.name for t in fig.data if t.name]
-    series = f" Series: {', '.join(names)}." if names else ""
-    return f"{title}.{series}"
+def _figure_label(figure: str) -> str:
+    if figure.startswith("killed."):
+        return "Killed: " + metrics.PARTY_LABELS.get(figure.split(".", 1)[1], figure)
+    return {"events": "Events reported", "displaced": "Displaced since 1 Dec 2019"}.get(figure, figure)
+
+
+def _moment(value, precision) -> str:
+    """A publication moment in local time, as precise as the source allows."""
+    if pd.isna(value):
+        return ""
+    local = pd.Timestamp(value).tz_convert(LOCAL_TZ)
+    return f"{local:%d %b %Y}" if precision == "day" else f"{local:%d %b %Y %H:%M}"
