@@ -25,7 +25,7 @@ def rows(table: str, data_dir: Path = paths.DATA_DIR) -> list[dict]:
 def moment(text: str) -> datetime:
     if "T" in text:
         return datetime.fromisoformat(text)
-    return datetime.combine(date.fromisoformat(text), time(23, 59, 59), LOCAL)
+    return datetime.combine(date.fromisoformat(text), time(23, 59), LOCAL)
 
 
 def events_per_day(as_of: datetime, start: date, end: date) -> dict[date, int]:

@@ -14,7 +14,7 @@ from escalation import charts
 from escalation.metrics import Window
 
 START, END = date(2020, 2, 1), date(2020, 3, 6)
-AS_OF = datetime.fromisoformat("2020-03-06T23:59:59+03:00")
+AS_OF = datetime.fromisoformat("2020-03-06T23:59:00+03:00")
 
 
 @pytest.fixture(scope="module")

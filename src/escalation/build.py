@@ -1,20 +1,24 @@
-"""Build every report: papermill executes the notebooks, nbconvert exports HTML, kaleido the figures.
+"""Build reports: papermill executes the notebooks, nbconvert exports HTML, kaleido the figures.
 
 Safety rules of a build:
 - parameters and data files are checked before any kernel starts;
 - one build at a time per output folder (a file lock);
-- everything is written to a staging folder inside the output folder and moved into place
-  only when every notebook succeeded, one report folder at a time with a recoverable swap, so a
-  failed or killed build never destroys the last good report;
+- a report whose inputs are unchanged (see `incremental`) is skipped unless forced;
+- everything is written to a staging folder inside the output folder and moved into place with
+  a recoverable swap, so a failed or killed build never destroys the last good report. `build`
+  publishes only when every notebook succeeded; `backfill` publishes each day as it succeeds,
+  so a killed run keeps its finished days and the next run completes the rest;
 - a failed notebook is kept, executed up to the error, under `<out>/_failed/`.
 """
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -22,19 +26,18 @@ import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from importlib.metadata import PackageNotFoundError, version
 from multiprocessing import get_context
 from pathlib import Path
 
-from escalation import paths
-from escalation.data import read_datapackage, validate_tables
+from escalation import incremental, paths
 from escalation.index import write_index
-from escalation.params import declared, for_notebook
 
 log = logging.getLogger("escalation.build")
 
 KERNEL_NAME = "escalation-build"
+DAILY_NOTEBOOK = "04_daily_situation_report.ipynb"
 PACKAGES = ("escalation", "pandas", "pyarrow", "plotly", "papermill", "nbconvert", "nbclient",
             "ipykernel", "kaleido", "frictionless", "ruptures")
 PREVIOUS_PREFIX = ".prev-"
@@ -53,6 +56,23 @@ class LockedError(BuildError):
 
 
 @dataclass
+class ReportJob:
+    """One report to build: a notebook, where its report goes, and the parameters it runs with."""
+
+    notebook: Path
+    name: str  # folder under the output folder, e.g. "01_events_overview" or "daily/2020-02-27"
+    html_name: str
+    parameters: dict  # passed to papermill
+    shown: dict  # every declared parameter with its value or default, for header, manifest and key
+    nav: dict = field(default_factory=dict)  # links to neighbouring reports, relative to the report
+
+    @property
+    def figures_subdir(self) -> str:
+        """Figures of the main reports go to figures/, those of daily/<day> to figures/daily/<day>/."""
+        return self.name if "/" in self.name else ""
+
+
+@dataclass
 class NotebookResult:
     name: str
     status: str
@@ -63,9 +83,17 @@ class NotebookResult:
     tables: list[str] = field(default_factory=list)
 
 
+@dataclass
+class BuildResult:
+    out_dir: Path
+    results: list[NotebookResult]
+    skipped: list[str]
+    seconds: dict[str, float]
+
+
 def discover(notebooks_dir: Path = paths.NOTEBOOKS_DIR) -> list[Path]:
-    """Report notebooks: numbered, e.g. `01_events_overview.ipynb`."""
-    return sorted(p for p in notebooks_dir.glob("[0-9][0-9]_*.ipynb") if p.is_file())
+    """Report notebooks: numbered, e.g. `01_events_overview.ipynb`; the daily report is built by backfill."""
+    return sorted(p for p in notebooks_dir.glob("[0-9][0-9]_*.ipynb") if p.is_file() and p.name != DAILY_NOTEBOOK)
 
 
 def sha256(path: Path) -> str:
@@ -78,10 +106,12 @@ def sha256(path: Path) -> str:
 
 def input_files(data_dir: Path) -> list[Path]:
     """The data files a report reads: the datapackage and every table it lists."""
+    from escalation.data import read_datapackage
+
     package = read_datapackage(data_dir)
-    files = [data_dir / r["path"] for r in package["resources"]]
     descriptor = data_dir / "datapackage.json"
-    return ([descriptor] if descriptor.is_file() else [paths.DATAPACKAGE]) + files
+    return ([descriptor] if descriptor.is_file() else [paths.DATAPACKAGE]) + [
+        data_dir / r["path"] for r in package["resources"]]
 
 
 def versions() -> dict[str, str]:
@@ -94,23 +124,41 @@ def versions() -> dict[str, str]:
     return found
 
 
-def git_commit(root: Path = paths.ROOT) -> str:
+def _git(*args: str) -> str | None:
     try:
-        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
-                             timeout=10, check=False)
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=10, check=False)
+        out = subprocess.run(["git", "-C", str(paths.ROOT), *args], capture_output=True, text=True, timeout=10,
+                             check=False)
     except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def git_commit() -> str:
+    commit = _git("rev-parse", "HEAD")
+    if not commit:
         return "unknown"
-    if out.returncode != 0:
-        return "unknown"
-    return out.stdout.strip() + (" (with uncommitted changes)" if dirty.stdout.strip() else "")
+    dirty = _git("status", "--porcelain", "--untracked-files=no")
+    return commit + (" (with uncommitted changes)" if dirty else "")
+
+
+def build_time(explicit: str | None, data_dir: Path) -> str:
+    """The time printed in reports: given, SOURCE_DATE_EPOCH, the commit's time, or the inputs' newest
+    modification — never the wall clock, so rebuilding the same inputs gives the same bytes."""
+    if explicit:
+        return datetime.fromisoformat(explicit).isoformat()
+    if os.environ.get("SOURCE_DATE_EPOCH"):
+        return datetime.fromtimestamp(int(os.environ["SOURCE_DATE_EPOCH"]), UTC).isoformat()
+    committed = _git("log", "-1", "--format=%cI")
+    if committed:
+        return committed
+    newest = max(p.stat().st_mtime for p in input_files(data_dir) if p.exists())
+    return datetime.fromtimestamp(int(newest), UTC).isoformat()
 
 
 def recover(out_dir: Path) -> None:
-    """Finish a swap a killed build left half done: restore a report whose new copy never arrived."""
-    for previous in out_dir.glob(f"{PREVIOUS_PREFIX}*"):
-        target = out_dir / previous.name[len(PREVIOUS_PREFIX):]
+    """Finish what a killed build left: restore a report whose new copy never arrived, drop staging."""
+    for previous in sorted(out_dir.glob(f"**/{PREVIOUS_PREFIX}*")):
+        target = previous.with_name(previous.name[len(PREVIOUS_PREFIX):])
         if target.exists():
             shutil.rmtree(previous, ignore_errors=True)
         else:
@@ -121,6 +169,7 @@ def recover(out_dir: Path) -> None:
 
 def _swap_in(new: Path, target: Path) -> None:
     """Replace `target` by `new`; a crash in between is undone by `recover`."""
+    target.parent.mkdir(parents=True, exist_ok=True)
     previous = target.with_name(PREVIOUS_PREFIX + target.name)
     if target.exists():
         if previous.exists():
@@ -155,13 +204,59 @@ def _failing_cell(source_nb: Path, error) -> str:
     nb = nbformat.read(source_nb, as_version=4)
     parameters_index = next((i for i, c in enumerate(nb.cells)
                              if "parameters" in c.get("metadata", {}).get("tags", [])), None)
-    index = executed_index - 1 if parameters_index is not None and executed_index > parameters_index else executed_index
+    injected = parameters_index is not None and executed_index > parameters_index
+    index = executed_index - 1 if injected else executed_index
     first_line = nb.cells[index].source.strip().splitlines()[0] if nb.cells[index].source.strip() else ""
     return f"cell {index + 1} ({first_line[:60]!r})"
 
 
+def _start_figure_server() -> None:
+    """One Chromium per worker for all its figures, closed when the worker exits."""
+    import kaleido
+
+    os.environ.setdefault("BROWSER_PATH", shutil.which("chromium") or "/usr/bin/chromium")
+    logging.getLogger("kaleido").setLevel(logging.WARNING)
+    logging.getLogger("choreographer").setLevel(logging.WARNING)
+    kaleido.start_sync_server(silence_warnings=True, mathjax=False)
+    atexit.register(kaleido.stop_sync_server, silence_warnings=True)
+
+
+def write_figures(figure_jsons: list[Path], target: Path) -> None:
+    """PNG and SVG of every chart through kaleido and the system's Chromium."""
+    import kaleido
+    import plotly.io as pio
+
+    target.mkdir(parents=True, exist_ok=True)
+    jobs = []
+    for path in figure_jsons:
+        fig = pio.from_json(path.read_text(encoding="utf-8"))
+        for fmt in ("png", "svg"):
+            jobs.append({"fig": fig, "path": str(target / f"{path.stem}.{fmt}"),
+                         "opts": {"format": fmt, "width": 1000, "height": fig.layout.height or 560, "scale": 1}})
+    if jobs:
+        kaleido.write_fig_from_object_sync(jobs)
+    for svg in target.glob("*.svg"):
+        _stable_svg_ids(svg)
+
+
+RANDOM_SVG_ID = re.compile(r"(?:clip|legend|trace|^p|-)([0-9a-f]{6})(?=[xy-]|$)")
+
+
+def _stable_svg_ids(svg: Path) -> None:
+    """plotly.js names clip paths, patterns and trace groups with random hex ids; renumbering them in order
+    of appearance makes rebuilt SVG files byte-identical."""
+    text = svg.read_text(encoding="utf-8")
+    found = []
+    for value in re.findall(r'\b(?:id|class)="([^"]+)"', text):
+        for token in value.split():
+            found += RANDOM_SVG_ID.findall(token)
+    for number, token in enumerate(dict.fromkeys(found), start=1):
+        text = text.replace(token, f"{number:06x}")
+    svg.write_text(text, encoding="utf-8")
+
+
 def execute_one(job: dict) -> NotebookResult:
-    """Run one notebook with papermill and export its HTML (runs in a worker process)."""
+    """Run one notebook with papermill, export its HTML and figures (runs in a worker process)."""
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
@@ -169,7 +264,7 @@ def execute_one(job: dict) -> NotebookResult:
 
     source, workdir = Path(job["input"]), Path(job["workdir"])
     executed = workdir / f"{source.stem}.ipynb"
-    result = NotebookResult(source.stem, "ok")
+    result = NotebookResult(job["name"], "ok")
     started = time.perf_counter()
     try:
         nb = papermill.execute_notebook(
@@ -178,79 +273,33 @@ def execute_one(job: dict) -> NotebookResult:
         )
     except PapermillExecutionError as error:
         result.status = "failed"
-        result.error = f"{source.name}: {_failing_cell(source, error)} raised {error.ename}: {error.evalue}"
+        result.error = (f"{source.name} ({job['name']}): {_failing_cell(source, error)} raised "
+                        f"{error.ename}: {error.evalue}")
         return result
     except Exception as error:  # noqa: BLE001 - any failure must name the notebook, not kill the build
         result.status = "failed"
-        result.error = f"{source.name}: {type(error).__name__}: {error}"
+        result.error = f"{source.name} ({job['name']}): {type(error).__name__}: {error}"
         return result
     wall = time.perf_counter() - started
     cells = sum(c.get("metadata", {}).get("papermill", {}).get("duration") or 0 for c in nb.cells)
-    result.seconds = {"kernel_and_overhead": round(wall - cells, 3), "execution": round(cells, 3)}
+    result.seconds = {"kernel_start": round(wall - cells, 3), "execution": round(cells, 3)}
     started = time.perf_counter()
-    result.html_bytes = export_html(executed, workdir / f"{source.stem}.html", job["context"])
+    result.html_bytes = export_html(executed, workdir / job["html_name"], job["context"])
     result.seconds["export"] = round(time.perf_counter() - started, 3)
-    result.figures = sorted(p.stem for p in (workdir / "figures").glob("*.json"))
+    started = time.perf_counter()
+    figure_jsons = sorted((workdir / "figures").glob("*.json"))
+    write_figures(figure_jsons, workdir / "_images")
+    result.seconds["figures"] = round(time.perf_counter() - started, 3)
+    result.figures = [p.stem for p in figure_jsons]
+    shutil.rmtree(workdir / "figures", ignore_errors=True)
     result.tables = sorted(p.name for p in (workdir / "tables").glob("*.csv"))
     return result
 
 
-def write_figures(figure_jsons: list[Path], target: Path) -> float:
-    """PNG and SVG of every chart through kaleido and the system's Chromium; returns seconds."""
-    import kaleido
-    import plotly.io as pio
-
-    started = time.perf_counter()
-    target.mkdir(parents=True, exist_ok=True)
-    jobs = []
-    for path in figure_jsons:
-        fig = pio.from_json(path.read_text(encoding="utf-8"))
-        for fmt in ("png", "svg"):
-            jobs.append({"fig": fig, "path": str(target / f"{path.stem}.{fmt}"),
-                         "opts": {"format": fmt, "width": 1000, "height": 560, "scale": 1}})
-    if jobs:
-        os.environ.setdefault("BROWSER_PATH", shutil.which("chromium") or "/usr/bin/chromium")
-        kaleido.write_fig_from_object_sync(jobs, kopts={"mathjax": False})
-    return time.perf_counter() - started
-
-
-@dataclass
-class BuildResult:
-    out_dir: Path
-    results: list[NotebookResult]
-    seconds: dict[str, float]
-
-
-def build(values: dict[str, object], out_dir: Path = paths.REPORTS_DIR,
-          figures_dir: Path = paths.FIGURES_DIR, notebooks: list[Path] | None = None,
-          workers: int = 2, wait: bool = False, progress: bool | None = None,
-          generated_at: str | None = None) -> BuildResult:
-    """Execute, export and publish every notebook; raises BuildError naming what failed."""
-    notebooks = notebooks if notebooks is not None else discover()
-    if not notebooks:
-        raise BuildError(f"no report notebooks (NN_name.ipynb) in {paths.NOTEBOOKS_DIR}")
-    declared_by = declared(notebooks)
-    data_dir = Path(str(values.get("data_dir") or paths.DATA_DIR))
-    _preflight(data_dir)
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    from filelock import FileLock, Timeout
-
-    lock = FileLock(str(out_dir / ".build.lock"))
-    try:
-        lock.acquire(timeout=-1 if wait else 0)
-    except Timeout as error:
-        raise LockedError(f"another build is writing to {out_dir} (lock {lock.lock_file}); "
-                          "retry later or pass --wait") from error
-    try:
-        return _build_locked(values, declared_by, data_dir, out_dir, figures_dir, workers, progress,
-                             generated_at)
-    finally:
-        lock.release()
-
-
-def _preflight(data_dir: Path) -> None:
+def preflight(data_dir: Path) -> None:
     """Stop before any kernel starts when a data file is missing or unreadable."""
+    from escalation.data import validate_tables
+
     try:
         tables = validate_tables(data_dir)
     except (OSError, ValueError, KeyError) as error:
@@ -259,59 +308,36 @@ def _preflight(data_dir: Path) -> None:
         raise InputError("data cannot be read:\n  " + "\n  ".join(str(p) for p in tables.fatal))
 
 
-def _build_locked(values, declared_by, data_dir, out_dir, figures_dir, workers, progress, generated_at):
-    recover(out_dir)
-    started = time.perf_counter()
-    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out_dir))
-    try:
-        _write_kernelspec(staging / "_jupyter")
-        os.environ["JUPYTER_PATH"] = os.pathsep.join(
-            filter(None, [str(staging / "_jupyter"), os.environ.get("JUPYTER_PATH")]))
-        inputs = [{"path": str(p.relative_to(paths.ROOT)) if p.is_relative_to(paths.ROOT) else str(p),
-                   "sha256": sha256(p), "bytes": p.stat().st_size} for p in input_files(data_dir)]
-        common = {"versions": versions(), "git_commit": git_commit(), "inputs": inputs,
-                  "generated_at": generated_at or datetime.now(UTC).isoformat(timespec="seconds")}
-        jobs = []
-        for nb, declared_params in declared_by.items():
-            workdir = staging / nb.stem
-            workdir.mkdir()
-            params = for_notebook(values, declared_params)
-            params["output_dir"] = str(workdir)
-            shown = {k: _default_or(values, k, spec) for k, spec in declared_params.items() if k != "output_dir"}
-            context = {**common, "parameters": shown, "notebook": f"notebooks/{nb.name}",
-                       "notebook_sha256": sha256(nb), "window_label": _window_label(shown)}
-            jobs.append({"input": str(nb), "workdir": str(workdir), "parameters": params, "context": context})
-        results = _run(jobs, workers, progress)
-        failed = [r for r in results if r.status != "ok"]
-        if failed:
-            _keep_failed(failed, staging, out_dir)
-            write_index(out_dir)
-            raise BuildError("build failed; previous reports left untouched:\n  "
-                             + "\n  ".join(r.error for r in failed)
-                             + f"\n  executed notebooks kept in {out_dir / '_failed'}")
-        figure_jsons = sorted(staging.glob("*/figures/*.json"))
-        figure_seconds = write_figures(figure_jsons, staging / "_figures")
-        for job, result in zip(jobs, results):
-            _finish_report(Path(job["workdir"]), job, result, common)
-        for job in jobs:
-            workdir = Path(job["workdir"])
-            _swap_in(workdir, out_dir / workdir.name)
-            for stale in (out_dir / "_failed").glob(f"{workdir.name}.*"):
-                stale.unlink()
-        figures_dir.mkdir(parents=True, exist_ok=True)
-        for image in sorted((staging / "_figures").glob("*")):
-            os.replace(image, figures_dir / image.name)
-        write_index(out_dir)
-        seconds = {"total": round(time.perf_counter() - started, 3), "figures": round(figure_seconds, 3)}
-        log.info("built %d report(s) in %.1f s into %s", len(results), seconds["total"], out_dir)
-        return BuildResult(out_dir, results, seconds)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+def report_jobs(values: dict[str, object], notebooks: list[Path], declared_by: dict[Path, dict]) -> list[ReportJob]:
+    """One job per report notebook, with the parameters it declares."""
+    jobs = []
+    for nb in notebooks:
+        declared_params = declared_by[nb]
+        params = {k: v for k, v in values.items() if k in declared_params}
+        shown = {k: str(values[k]) if k in values else _default(spec)
+                 for k, spec in declared_params.items() if k != "output_dir"}
+        jobs.append(ReportJob(nb, nb.stem, f"{nb.stem}.html", params, shown))
+    return jobs
 
 
-def _default_or(values: dict, key: str, spec: dict) -> str:
-    if key in values:
-        return str(values[key])
+def daily_jobs(first: date, last: date, values: dict[str, object], notebook: Path) -> list[ReportJob]:
+    """One situation report per day, as of 23:59 local time, linked to the days before and after."""
+    if last < first:
+        raise BuildError(f"--to {last} is before --from {first}")
+    jobs = []
+    days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+    for index, day in enumerate(days):
+        params = {**values, "end": day.isoformat(), "as_of": f"{day.isoformat()}T23:59:00+03:00"}
+        nav = {}
+        if index > 0:
+            nav["previous"] = (f"../{days[index - 1]}/situation_report_{days[index - 1]}.html", f"{days[index - 1]}")
+        if index < len(days) - 1:
+            nav["next"] = (f"../{days[index + 1]}/situation_report_{days[index + 1]}.html", f"{days[index + 1]}")
+        jobs.append(ReportJob(notebook, f"daily/{day}", f"situation_report_{day}.html", params, {}, nav))
+    return jobs
+
+
+def _default(spec: dict) -> str:
     return str(spec.get("default", "")).strip("'\"")
 
 
@@ -324,53 +350,182 @@ def _window_label(shown: dict[str, str]) -> str:
         return ""
 
 
-def _run(jobs: list[dict], workers: int, progress: bool | None) -> list[NotebookResult]:
+def run(jobs: list[ReportJob], out_dir: Path = paths.REPORTS_DIR, figures_dir: Path = paths.FIGURES_DIR,
+        workers: int = 2, wait: bool = False, progress: bool | None = None, force: bool = False,
+        all_or_nothing: bool = True, generated_at: str | None = None) -> BuildResult:
+    """Build the jobs whose inputs changed; raises BuildError naming what failed."""
+    from filelock import FileLock, Timeout
+
+    started = time.perf_counter()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(out_dir / ".build.lock"))
+    try:
+        lock.acquire(timeout=-1 if wait else 0)
+    except Timeout as error:
+        raise LockedError(f"another build is writing to {out_dir} (lock {lock.lock_file}); "
+                          "retry later or pass --wait") from error
+    try:
+        recover(out_dir)
+        data_dirs = {job.name: _data_dir(job) for job in jobs}
+        keys = {job.name: incremental.input_key(job.notebook, job.parameters, {**job.shown, **job.parameters},
+                                                data_dirs[job.name], job.nav) for job in jobs}
+        todo = [job for job in jobs if force or incremental.published_key(out_dir / job.name) != keys[job.name]]
+        skipped = [job.name for job in jobs if job not in todo]
+        if skipped:
+            log.info("%d report(s) unchanged, skipped (use --force to rebuild)", len(skipped))
+        results: list[NotebookResult] = []
+        if todo:
+            for data_dir in sorted(set(data_dirs[job.name] for job in todo)):
+                preflight(data_dir)
+            results = _execute(todo, keys, data_dirs, out_dir, figures_dir, workers, progress, all_or_nothing,
+                               generated_at)
+        write_index(out_dir)
+        seconds = {"total": round(time.perf_counter() - started, 3)}
+        failed = [r for r in results if r.status != "ok"]
+        if failed:
+            kept = "previous reports left untouched" if all_or_nothing else "the other reports were published"
+            raise BuildError(f"build failed; {kept}:\n  " + "\n  ".join(r.error for r in failed)
+                             + f"\n  executed notebooks kept in {out_dir / '_failed'}")
+        log.info("built %d report(s), skipped %d, in %.1f s into %s", len(results), len(skipped),
+                 seconds["total"], out_dir)
+        return BuildResult(out_dir, results, skipped, seconds)
+    finally:
+        lock.release()
+
+
+def _data_dir(job: ReportJob) -> Path:
+    """The job's data folder: as given, else the notebook's default (read from the notebook's folder)."""
+    given = Path(str(job.parameters.get("data_dir") or job.shown.get("data_dir") or paths.DATA_DIR))
+    return given if given.is_absolute() else (job.notebook.parent / given).resolve()
+
+
+def _execute(todo, keys, data_dirs, out_dir, figures_dir, workers, progress, all_or_nothing, generated_at):
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out_dir))
+    try:
+        _write_kernelspec(staging / "_jupyter")
+        os.environ["JUPYTER_PATH"] = os.pathsep.join(
+            filter(None, [str(staging / "_jupyter"), os.environ.get("JUPYTER_PATH")]))
+        common_by_dir = {}
+        for data_dir in set(data_dirs[job.name] for job in todo):
+            common_by_dir[data_dir] = {
+                "versions": versions(), "git_commit": git_commit(),
+                "generated_at": build_time(generated_at, data_dir),
+                "inputs": [{"path": _display_path(p), "sha256": sha256(p), "bytes": p.stat().st_size}
+                           for p in input_files(data_dir)],
+            }
+        _fill_shown(todo)
+        payloads = {}
+        for job in todo:
+            workdir = staging / job.name.replace("/", "__")
+            workdir.mkdir()
+            common = common_by_dir[data_dirs[job.name]]
+            context = {**common, "parameters": job.shown, "notebook": _display_path(job.notebook),
+                       "notebook_sha256": sha256(job.notebook), "window_label": _window_label(job.shown),
+                       "nav": job.nav}
+            payloads[job.name] = {"input": str(job.notebook), "workdir": str(workdir), "name": job.name,
+                                  "html_name": job.html_name,
+                                  "parameters": {**job.parameters, "output_dir": str(workdir)}, "context": context}
+
+        def publish(job: ReportJob, result: NotebookResult) -> None:
+            workdir = Path(payloads[job.name]["workdir"])
+            _write_manifest(workdir, job, result, payloads[job.name]["context"], keys[job.name])
+            images = workdir / "_images"
+            target_images = figures_dir / job.figures_subdir
+            target_images.mkdir(parents=True, exist_ok=True)
+            for image in sorted(images.glob("*")):
+                os.replace(image, target_images / image.name)
+            images.rmdir()
+            _swap_in(workdir, out_dir / job.name)
+            for stale in (out_dir / "_failed").glob(f"{_failed_stem(job.name)}.*"):
+                stale.unlink()
+
+        by_name = {job.name: job for job in todo}
+        results = _run_pool([payloads[job.name] for job in todo], workers, progress,
+                            on_success=None if all_or_nothing else lambda r: publish(by_name[r.name], r))
+        failed = [r for r in results if r.status != "ok"]
+        if failed:
+            _keep_failed(failed, payloads, out_dir)
+        if all_or_nothing and not failed:
+            for result in results:
+                publish(by_name[result.name], result)
+        return results
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _fill_shown(jobs: list[ReportJob]) -> None:
+    """Every declared parameter with its value or default, read from the notebooks only when needed."""
+    from escalation.params import declared
+
+    missing = sorted({job.notebook for job in jobs if not job.shown})
+    declared_by = declared(missing) if missing else {}
+    for job in jobs:
+        if not job.shown:
+            job.shown = {k: str(job.parameters[k]) if k in job.parameters else _default(spec)
+                         for k, spec in declared_by[job.notebook].items() if k != "output_dir"}
+
+
+def _display_path(path: Path) -> str:
+    path = path.resolve()
+    return path.relative_to(paths.ROOT).as_posix() if path.is_relative_to(paths.ROOT) else str(path)
+
+
+def _failed_stem(name: str) -> str:
+    return name.replace("/", "_")
+
+
+def _run_pool(payloads: list[dict], workers: int, progress: bool | None, on_success) -> list[NotebookResult]:
     """Execute notebooks in worker processes; a bar on a terminal, plain log lines otherwise."""
     from tqdm import tqdm
 
     show_bar = sys.stderr.isatty() if progress is None else progress
     results: dict[str, NotebookResult] = {}
-    with ProcessPoolExecutor(max_workers=max(1, workers), mp_context=get_context("spawn")) as pool:
-        futures = {pool.submit(execute_one, job): Path(job["input"]).stem for job in jobs}
-        with tqdm(total=len(jobs), desc="notebooks", unit="nb", disable=not show_bar,
+    with ProcessPoolExecutor(max_workers=max(1, min(workers, len(payloads))), mp_context=get_context("spawn"),
+                             initializer=_start_figure_server) as pool:
+        futures = {pool.submit(execute_one, payload): payload["name"] for payload in payloads}
+        with tqdm(total=len(payloads), desc="reports", unit="report", disable=not show_bar,
                   file=sys.stderr) as bar:
             for future in as_completed(futures):
                 result = future.result()
                 results[result.name] = result
+                if result.status == "ok" and on_success:
+                    on_success(result)
                 bar.update(1)
                 if not show_bar:
                     if result.status == "ok":
-                        log.info("executed %s in %.1f s", result.name, sum(result.seconds.values()))
+                        log.info("built %s in %.1f s", result.name, sum(result.seconds.values()))
                     else:
                         log.error("FAILED %s", result.error)
-    return [results[Path(job["input"]).stem] for job in jobs]
+    return [results[payload["name"]] for payload in payloads]
 
 
-def _keep_failed(failed: list[NotebookResult], staging: Path, out_dir: Path) -> None:
+def _keep_failed(failed: list[NotebookResult], payloads: dict, out_dir: Path) -> None:
     target = out_dir / "_failed"
     target.mkdir(exist_ok=True)
     for result in failed:
-        executed = staging / result.name / f"{result.name}.ipynb"
+        payload = payloads[result.name]
+        executed = Path(payload["workdir"]) / f"{Path(payload['input']).stem}.ipynb"
+        stem = _failed_stem(result.name)
         if executed.exists():
-            os.replace(executed, target / executed.name)
-        (target / f"{result.name}.error.txt").write_text(result.error + "\n", encoding="utf-8")
+            os.replace(executed, target / f"{stem}.ipynb")
+        (target / f"{stem}.error.txt").write_text(result.error + "\n", encoding="utf-8")
 
 
-def _finish_report(workdir: Path, job: dict, result: NotebookResult, common: dict) -> None:
-    """Write the manifest; the figure JSON stays out of the published folder."""
-    shutil.rmtree(workdir / "figures", ignore_errors=True)
+def _write_manifest(workdir: Path, job: ReportJob, result: NotebookResult, context: dict, key: str) -> None:
     manifest = {
-        "report": result.name,
-        "html": f"{result.name}.html",
+        "report": job.name,
+        "html": job.html_name,
         "status": result.status,
-        "notebook": job["context"]["notebook"],
-        "notebook_sha256": job["context"]["notebook_sha256"],
-        "parameters": job["context"]["parameters"],
-        "window": job["context"]["window_label"],
-        "inputs": common["inputs"],
-        "versions": common["versions"],
-        "git_commit": common["git_commit"],
-        "generated_at": common["generated_at"],
+        "input_key": key,
+        "notebook": context["notebook"],
+        "notebook_sha256": context["notebook_sha256"],
+        "parameters": job.shown,
+        "window": context["window_label"],
+        "nav": job.nav,
+        "inputs": context["inputs"],
+        "versions": context["versions"],
+        "git_commit": context["git_commit"],
+        "generated_at": context["generated_at"],
         "timings_seconds": result.seconds,
         "html_bytes": result.html_bytes,
         "figures": result.figures,

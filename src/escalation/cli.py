@@ -53,39 +53,56 @@ def data_dictionary(data_dir: Path) -> None:
     click.echo(generate(data_dir), nl=False)
 
 
-@main.command()
-@click.option("--param", "-p", "pairs", multiple=True, metavar="KEY=VALUE",
-              help="A notebook parameter (repeatable): data_dir, start, end, as_of, ...")
-@click.option("--params-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="YAML mapping of parameters; --param values override it.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=paths.REPORTS_DIR,
-              show_default=True, help="Where the HTML reports, tables, manifests and index go.")
-@click.option("--figures", "figures_dir", type=click.Path(file_okay=False, path_type=Path),
-              default=paths.FIGURES_DIR, show_default=True, help="Where PNG and SVG figures go.")
-@click.option("--notebooks", "notebooks_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              default=paths.NOTEBOOKS_DIR, show_default=True, help="Folder of NN_name.ipynb notebooks.")
-@click.option("--workers", type=click.IntRange(1, 16), default=2, show_default=True,
-              help="Notebooks executed in parallel.")
-@click.option("--wait/--no-wait", default=False, show_default=True,
-              help="Wait for another running build instead of exiting with code 75.")
-@click.option("--progress/--no-progress", default=None,
-              help="Progress bar (default: only when stderr is a terminal).")
-def build(pairs, params_file, out_dir, figures_dir, notebooks_dir, workers, wait, progress) -> None:
-    """Execute every notebook with papermill and publish HTML reports and figures."""
-    from escalation import build as builder
+def _common_build_options(function):
+    """Options shared by `build` and `backfill`."""
+    options = [
+        click.option("--param", "-p", "pairs", multiple=True, metavar="KEY=VALUE",
+                     help="A notebook parameter (repeatable): data_dir, start, end, as_of, week_start."),
+        click.option("--params-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                     help="YAML mapping of parameters; --param values override it."),
+        click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+                     default=paths.REPORTS_DIR, show_default=True,
+                     help="Where the HTML reports, tables, manifests and index go."),
+        click.option("--figures", "figures_dir", type=click.Path(file_okay=False, path_type=Path),
+                     default=paths.FIGURES_DIR, show_default=True, help="Where PNG and SVG figures go."),
+        click.option("--notebooks", "notebooks_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+                     default=paths.NOTEBOOKS_DIR, show_default=True, help="Folder of NN_name.ipynb notebooks."),
+        click.option("--workers", type=click.IntRange(1, 16), default=2, show_default=True,
+                     help="Notebooks executed in parallel."),
+        click.option("--wait/--no-wait", default=False, show_default=True,
+                     help="Wait for another running build instead of exiting with code 75."),
+        click.option("--force", is_flag=True, help="Rebuild reports whose inputs have not changed."),
+        click.option("--build-time", metavar="ISO-8601",
+                     help="Time printed in the reports (default: SOURCE_DATE_EPOCH, else the commit's time)."),
+        click.option("--progress/--no-progress", default=None,
+                     help="Progress bar (default: only when stderr is a terminal)."),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def _checked_values(pairs, params_file, notebooks, declared_by=None) -> dict:
+    """Parameters from the file and the command line, checked against the notebooks (exit 2 if wrong)."""
     from escalation import params
 
-    notebooks = builder.discover(notebooks_dir)
     try:
         values = params.read_params_file(params_file) if params_file else {}
         values.update(params.parse_pairs(pairs))
-        checked = params.check(values, params.declared(notebooks))
+        if not values:
+            return {}
+        return params.check(values, declared_by or params.declared(notebooks))
     except params.ParameterError as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(EXIT_USAGE)
+
+
+def _run(jobs, out_dir, figures_dir, workers, wait, progress, force, build_time, all_or_nothing) -> None:
+    from escalation import build as builder
+
     try:
-        result = builder.build(checked, out_dir=out_dir, figures_dir=figures_dir, notebooks=notebooks,
-                               workers=workers, wait=wait, progress=progress)
+        result = builder.run(jobs, out_dir=out_dir, figures_dir=figures_dir, workers=workers, wait=wait,
+                             progress=progress, force=force, all_or_nothing=all_or_nothing, generated_at=build_time)
     except builder.LockedError as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(EXIT_LOCKED)
@@ -96,6 +113,52 @@ def build(pairs, params_file, out_dir, figures_dir, notebooks_dir, workers, wait
         click.echo(f"error: {error}", err=True)
         sys.exit(EXIT_FAILED)
     for item in result.results:
-        click.echo(f"{item.name}: {item.status}, {item.html_bytes / 1e6:.1f} MB, "
-                   f"{len(item.figures)} chart(s), {item.seconds}")
-    click.echo(f"index: {result.out_dir / 'index.html'}")
+        click.echo(f"{item.name}: {item.status}, {item.html_bytes / 1e6:.1f} MB, {len(item.figures)} chart(s), "
+                   f"{item.seconds}")
+    click.echo(f"{len(result.results)} built, {len(result.skipped)} unchanged; index: {result.out_dir / 'index.html'}")
+
+
+@main.command()
+@_common_build_options
+def build(pairs, params_file, out_dir, figures_dir, notebooks_dir, workers, wait, force, build_time,
+          progress) -> None:
+    """Execute every report notebook with papermill and publish HTML reports and figures."""
+    from escalation import build as builder
+    from escalation import params
+
+    notebooks = builder.discover(notebooks_dir)
+    if not notebooks:
+        click.echo(f"error: no report notebooks (NN_name.ipynb) in {notebooks_dir}", err=True)
+        sys.exit(EXIT_USAGE)
+    declared_by = params.declared(notebooks)
+    values = _checked_values(pairs, params_file, notebooks, declared_by)
+    jobs = builder.report_jobs(values, notebooks, declared_by)
+    _run(jobs, out_dir, figures_dir, workers, wait, progress, force, build_time, all_or_nothing=True)
+
+
+@main.command()
+@click.option("--from", "first", type=click.DateTime(["%Y-%m-%d"]), required=True, help="First day (ISO date).")
+@click.option("--to", "last", type=click.DateTime(["%Y-%m-%d"]), required=True, help="Last day (ISO date).")
+@_common_build_options
+def backfill(first, last, pairs, params_file, out_dir, figures_dir, notebooks_dir, workers, wait, force, build_time,
+             progress) -> None:
+    """One daily situation report per day, as of 23:59 (UTC+3), into <out>/daily/YYYY-MM-DD/.
+
+    Reports whose inputs did not change are skipped, so a scheduler can run this every day."""
+    from escalation import build as builder
+
+    notebook = notebooks_dir / builder.DAILY_NOTEBOOK
+    if not notebook.is_file():
+        click.echo(f"error: {notebook} not found", err=True)
+        sys.exit(EXIT_USAGE)
+    values = _checked_values(pairs, params_file, [notebook])
+    for fixed in ("end", "as_of"):
+        if fixed in values:
+            click.echo(f"error: {fixed} is set per day by backfill", err=True)
+            sys.exit(EXIT_USAGE)
+    try:
+        jobs = builder.daily_jobs(first.date(), last.date(), values, notebook)
+    except builder.BuildError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(EXIT_USAGE)
+    _run(jobs, out_dir, figures_dir, workers, wait, progress, force, build_time, all_or_nothing=False)

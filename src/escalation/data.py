@@ -15,16 +15,13 @@ import json
 import re
 import warnings
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta, timezone
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 
 from escalation import paths
-
-#: Local time in Idlib and Turkey in February 2020; a bare date means the end of that local day.
-LOCAL_TZ = timezone(timedelta(hours=3), "UTC+03:00")
+from escalation.moments import LOCAL_TZ, parse_moment
 
 #: Boxes (south, north, west, east) that coordinates must fall in: Syria, and Turkey with its
 #: Greek border crossing. A point outside both is a typo (swapped lat/lon, a missing minus).
@@ -287,20 +284,9 @@ def _typed(raw: pd.DataFrame, resource: dict) -> pd.DataFrame:
 
 
 def _parse_moment(text: str | None):
-    """ISO date-time with offset, or a bare date read as the last second of that local day."""
-    if text is None:
-        return None
-    try:
-        if "T" in text:
-            moment = datetime.fromisoformat(text)
-            if moment.tzinfo is None:
-                return None
-            return pd.Timestamp(moment).tz_convert("UTC"), "minute"
-        day = datetime.strptime(text, "%Y-%m-%d").date()
-    except ValueError:
-        return None
-    end_of_day = datetime.combine(day, time(23, 59, 59), LOCAL_TZ)
-    return pd.Timestamp(end_of_day).tz_convert("UTC"), "day"
+    """`moments.parse_moment` as a UTC pandas Timestamp and its precision."""
+    parsed = parse_moment(text)
+    return (pd.Timestamp(parsed[0]).tz_convert("UTC"), parsed[1]) if parsed else None
 
 
 def _empty(resource: dict) -> pd.DataFrame:

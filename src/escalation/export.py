@@ -52,8 +52,10 @@ def title_and_toc(nb: nbformat.NotebookNode) -> tuple[str, list[dict]]:
 
 
 def _reader_copy(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """Drop stderr, the Plotly JSON meant for JupyterLab, and the level-1 title (the header shows it)."""
+    """Drop stderr, the Plotly JSON meant for JupyterLab, papermill's injected cell (random id; the header
+    lists the parameters) and the level-1 title (the header shows it)."""
     nb = nbformat.from_dict(nb)
+    nb.cells = [c for c in nb.cells if "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.outputs = [o for o in cell.outputs if not (o.output_type == "stream" and o.name == "stderr")]

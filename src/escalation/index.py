@@ -25,7 +25,8 @@ def manifests(out_dir: Path) -> list[dict]:
 def failed(out_dir: Path) -> list[dict]:
     """Notebooks whose last build failed: the error and the kept executed notebook."""
     folder = out_dir / "_failed"
-    return [{"name": p.name.removesuffix(".error.txt"), "error": p.read_text(encoding="utf-8").strip()}
+    return [{"name": p.name.removesuffix(".error.txt").replace("daily_", "daily/"),
+             "error": p.read_text(encoding="utf-8").strip()}
             for p in sorted(folder.glob("*.error.txt"))] if folder.is_dir() else []
 
 
@@ -33,9 +34,13 @@ def write_index(out_dir: Path) -> Path:
     env = Environment(autoescape=select_autoescape(default=True))
     template = env.from_string((files("escalation") / "templates" / "index.html.j2").read_text(encoding="utf-8"))
     failures = failed(out_dir)
-    html = template.render(reports=manifests(out_dir), failed=failures,
+    found = manifests(out_dir)
+    html = template.render(reports=[m for m in found if not m["report"].startswith("daily/")],
+                           daily=[m for m in found if m["report"].startswith("daily/")], failed=failures,
                            failed_names={f["name"] for f in failures})
     target = out_dir / "index.html"
+    if target.is_file() and target.read_text(encoding="utf-8") == html:
+        return target
     temporary = target.with_suffix(".html.tmp")
     temporary.write_text(html, encoding="utf-8")
     os.replace(temporary, target)

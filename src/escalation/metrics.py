@@ -43,7 +43,7 @@ class Window:
         end_day = pd.Timestamp(end).date()
         if end_day < start_day:
             raise ValueError(f"end {end} is before start {start}")
-        moment = pd.Timestamp(as_of) if as_of else pd.Timestamp(f"{end_day}T23:59:59").tz_localize(LOCAL_TZ)
+        moment = pd.Timestamp(as_of) if as_of else pd.Timestamp(f"{end_day}T23:59:00").tz_localize(LOCAL_TZ)
         if moment.tzinfo is None:
             raise ValueError(f"as_of {as_of!r} needs a UTC offset, e.g. 2020-02-28T03:00:00+03:00")
         if week_start not in ("monday", "saturday"):
@@ -160,6 +160,9 @@ def key_figures(tables: Tables, window: Window) -> pd.DataFrame:
         rows.append({"figure": f"killed.{party}", "value_low": int(group["low"].sum()),
                      "value_high": int(group["high"].sum()), "as_of": label,
                      "source_ids": ";".join(sorted(set(";".join(group["source_ids"]).split(";"))))})
+    for incident in ranges.loc[ranges["party"] == "turkish_military"].itertuples():
+        rows.append({"figure": f"killed.turkish_military.{incident.event_id}", "value_low": incident.low,
+                     "value_high": incident.high, "as_of": label, "source_ids": incident.source_ids})
     displaced = latest_displacement(tables, window)
     if not displaced.empty:
         rows.append({"figure": "displaced", "value_low": int(displaced["value_low"].min()),
@@ -418,3 +421,25 @@ def hdx_signals(intensity: pd.DataFrame) -> pd.DataFrame:
     previous_max = rolling.cummax().shift(1).fillna(-1)
     signal = (rolling > previous_max) & (rolling >= HDX_FLOOR)
     return intensity.assign(hdx_signal=signal)
+
+
+def changes_since(tables: Tables, window: Window,
+                  since: pd.Timestamp | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """What became known between `since` (default: 24 hours before `as_of`) and `as_of`: new events, and
+    new claims with the figure each revises (the same claimant's previous claim about the same event,
+    party and measure)."""
+    since = window.as_of - pd.Timedelta(days=1) if since is None else since
+    events = tables.events
+    new_events = events.loc[(events["first_reported_at"] > since) & (events["first_reported_at"] <= window.as_of)]
+    claims = tables.claims.sort_values(["published_at", "claim_id"])
+    keys = ["event_id", "party", "measure", "claimant", "scope"]
+    claims = claims.assign(revises=claims.groupby(keys, dropna=False)["value_text"].shift(1))
+    fresh = claims.loc[(claims["published_at"] > since) & (claims["published_at"] <= window.as_of)]
+    new_claims = fresh.merge(events[["event_id", "location"]], on="event_id", how="left")
+    new_claims = new_claims.assign(
+        published_local=new_claims["published_at"].astype("datetime64[s, UTC]").dt.tz_convert(LOCAL_TZ),
+        change=new_claims["revises"].map(lambda previous: "first figure" if pd.isna(previous) else "revision"))
+    event_columns = ["event_id", "event_date", "event_type", "sub_event_type", "location", "notes", "source_ids"]
+    claim_columns = ["claim_id", "change", "location", "party", "measure", "value_text", "revises", "claimant",
+                     "published_local", "source_id"]
+    return new_events[event_columns].reset_index(drop=True), new_claims[claim_columns].reset_index(drop=True)

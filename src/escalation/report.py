@@ -36,6 +36,8 @@ class Report:
     def chart(self, chart: Chart, tables: Tables, window: Window, caption: str = "") -> go.Figure:
         """Build, display and file one chart with the table it is drawn from."""
         fig = chart(tables, window)
+        for index, trace in enumerate(fig.data):  # plotly.js would draw random ids into SVG exports
+            trace.uid = f"{chart.slug}-{index}"
         table = chart.table(tables, window)
         meta = fig.layout.meta or {}
         alt = meta.get("alt") or fig.layout.title.text or chart.slug
@@ -112,6 +114,9 @@ class Report:
 
 
 def _figure_label(figure: str) -> str:
+    if figure.startswith("killed.turkish_military.EV-"):
+        event_id = figure.split(".", 2)[2]
+        return f"Turkish soldiers killed, {event_id[3:7]}-{event_id[7:9]}-{event_id[9:11]} {event_id[12:]}"
     if figure.startswith("killed."):
         return "Killed: " + metrics.PARTY_LABELS.get(figure.split(".", 1)[1], figure)
     return {"events": "Events reported", "displaced": "Displaced since 1 Dec 2019"}.get(figure, figure)

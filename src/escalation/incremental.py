@@ -1,0 +1,105 @@
+"""Which reports need rebuilding: a key over everything a report's content depends on.
+
+A report's key hashes the notebook, its parameters, the package (version and source files) and
+the data *visible to it*: the rows of each table known by its `as_of` (events first reported,
+claims and displacement figures published by then) and the sources they cite. So a row added
+for 3 March rebuilds the daily reports from 3 March on and leaves the earlier ones alone. The
+key is computed with the csv module only, so a scheduled run that changes nothing is fast.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from datetime import date, datetime
+from functools import cache
+from importlib.resources import files
+from pathlib import Path
+
+from escalation import __version__, paths
+from escalation.moments import LOCAL_TZ, parse_moment
+
+#: The column that says when a row became known, per table.
+KNOWN_AT = {"events": "first_reported_at", "claims": "published_at", "displacement": "published_at"}
+
+
+def _rows(path: Path) -> list[dict]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+@cache
+def _table_rows(path: Path, modified: float, size: int) -> list[dict]:
+    return _rows(path)
+
+
+def _read(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    stat = path.stat()
+    return _table_rows(path, stat.st_mtime, stat.st_size)
+
+
+def visible_data_digest(data_dir: Path, as_of: datetime) -> str:
+    """SHA-256 of the rows known at `as_of`, the sources they cite, and the schema."""
+    digest = hashlib.sha256()
+    descriptor = data_dir / "datapackage.json"
+    digest.update((descriptor if descriptor.is_file() else paths.DATAPACKAGE).read_bytes())
+    cited: set[str] = set()
+    for table, column in KNOWN_AT.items():
+        visible = []
+        for row in _read(data_dir / f"{table}.csv"):
+            moment = parse_moment(row.get(column))
+            if moment is None or moment[0] <= as_of:  # unreadable moments count: validation reports them
+                visible.append(row)
+                cited.update(filter(None, (row.get("source_ids") or row.get("source_id") or "").split(";")))
+        digest.update(json.dumps([table, visible], sort_keys=True, ensure_ascii=False).encode())
+    sources = [row for row in _read(data_dir / "sources.csv") if row.get("source_id") in cited]
+    digest.update(json.dumps(["sources", sources], sort_keys=True, ensure_ascii=False).encode())
+    return digest.hexdigest()
+
+
+@cache
+def package_digest() -> str:
+    """The package version and a hash of its source files and templates."""
+    digest = hashlib.sha256(__version__.encode())
+    root = files("escalation")
+    for path in sorted(Path(str(root)).rglob("*")):
+        if path.is_file() and path.suffix in {".py", ".j2", ".css", ".json", ".geojson"}:
+            digest.update(path.relative_to(Path(str(root))).as_posix().encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def as_of_moment(parameters: dict) -> datetime:
+    """The moment a report describes: its `as_of`, or the end of its last day (UTC+3)."""
+    if parameters.get("as_of"):
+        return datetime.fromisoformat(str(parameters["as_of"]))
+    end = date.fromisoformat(str(parameters["end"]))
+    return datetime(end.year, end.month, end.day, 23, 59, tzinfo=LOCAL_TZ)
+
+
+def input_key(notebook: Path, parameters: dict, moment_parameters: dict, data_dir: Path, context: dict) -> str:
+    """Everything that determines a report's content, hashed: the notebook (and so its defaults), the
+    parameters given, the package, the data known at the report's moment, and its links."""
+    payload = {
+        "notebook": hashlib.sha256(notebook.read_bytes()).hexdigest(),
+        "parameters": {k: str(v) for k, v in sorted(parameters.items()) if k != "output_dir"},
+        "package": package_digest(),
+        "data": visible_data_digest(data_dir, as_of_moment(moment_parameters)),
+        "context": context,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def published_key(report_dir: Path) -> str | None:
+    """The key of the report currently published in `report_dir`, if it built successfully."""
+    manifest = report_dir / "manifest.json"
+    if not manifest.is_file():
+        return None
+    try:
+        content = json.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    return content.get("input_key") if content.get("status") == "ok" else None
