@@ -7,6 +7,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 KERNEL := escalation
 ARGS ?=
+DAILY_FROM ?= 2020-02-01
+DAILY_TO ?= 2020-03-06
 
 .DEFAULT_GOAL := help
 .PHONY: help report test test-fast lab validate bench lint chromium clean
@@ -27,8 +29,9 @@ chromium: ## Install Debian's chromium if it is missing (used for figures and re
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 	@command -v chromium >/dev/null 2>&1 || { echo "chromium is required: apt-get install chromium" >&2; exit 1; }
 
-report: $(STAMP) chromium ## Build every report into reports/ and figures/ (pass ARGS="--param as_of=...")
+report: $(STAMP) chromium ## Build every report and the daily situation reports into reports/ and figures/
 	$(BIN)/escalation build $(ARGS)
+	$(BIN)/escalation backfill --from $(DAILY_FROM) --to $(DAILY_TO)
 
 test: $(STAMP) chromium ## Run the whole test suite (data, charts, builds, headless-Chromium render checks)
 	$(BIN)/python -m pytest $(ARGS)
@@ -42,8 +45,9 @@ validate: $(STAMP) ## Validate data/ against data/datapackage.json
 lab: $(STAMP) ## Open JupyterLab on the notebooks
 	$(BIN)/jupyter lab notebooks/
 
-bench: $(STAMP) chromium ## Time a build: kernel start, execution, export, figures vs a plain script
+bench: $(STAMP) chromium ## Benchmarks: a build's time split vs a plain script; full backfill and a no-change rerun
 	$(BIN)/python bench/bench_build.py
+	$(BIN)/python bench/bench_backfill.py
 
 lint: $(STAMP) ## Run ruff on the package, tests and benchmarks
 	$(BIN)/ruff check src tests bench

@@ -13,7 +13,6 @@ Safety rules of a build:
 
 from __future__ import annotations
 
-import atexit
 import hashlib
 import json
 import logging
@@ -24,11 +23,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from importlib.metadata import PackageNotFoundError, version
-from multiprocessing import get_context
 from pathlib import Path
 
 from escalation import incremental, paths
@@ -210,22 +207,14 @@ def _failing_cell(source_nb: Path, error) -> str:
     return f"cell {index + 1} ({first_line[:60]!r})"
 
 
-def _start_figure_server() -> None:
-    """One Chromium per worker for all its figures, closed when the worker exits."""
-    import kaleido
-
-    os.environ.setdefault("BROWSER_PATH", shutil.which("chromium") or "/usr/bin/chromium")
-    logging.getLogger("kaleido").setLevel(logging.WARNING)
-    logging.getLogger("choreographer").setLevel(logging.WARNING)
-    kaleido.start_sync_server(silence_warnings=True, mathjax=False)
-    atexit.register(kaleido.stop_sync_server, silence_warnings=True)
-
-
 def write_figures(figure_jsons: list[Path], target: Path) -> None:
-    """PNG and SVG of every chart through kaleido and the system's Chromium."""
+    """PNG and SVG of every chart through kaleido and one run of the system's Chromium."""
     import kaleido
     import plotly.io as pio
 
+    os.environ.setdefault("BROWSER_PATH", shutil.which("chromium") or "/usr/bin/chromium")
+    for chatty in ("kaleido", "choreographer", "logistro"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     target.mkdir(parents=True, exist_ok=True)
     jobs = []
     for path in figure_jsons:
@@ -234,7 +223,7 @@ def write_figures(figure_jsons: list[Path], target: Path) -> None:
             jobs.append({"fig": fig, "path": str(target / f"{path.stem}.{fmt}"),
                          "opts": {"format": fmt, "width": 1000, "height": fig.layout.height or 560, "scale": 1}})
     if jobs:
-        kaleido.write_fig_from_object_sync(jobs)
+        kaleido.write_fig_from_object_sync(jobs, kopts={"mathjax": False})
     for svg in target.glob("*.svg"):
         _stable_svg_ids(svg)
 
@@ -286,6 +275,7 @@ def execute_one(job: dict) -> NotebookResult:
     started = time.perf_counter()
     result.html_bytes = export_html(executed, workdir / job["html_name"], job["context"])
     result.seconds["export"] = round(time.perf_counter() - started, 3)
+    executed.unlink()  # it carries run times; the HTML, tables and figures are the report
     started = time.perf_counter()
     figure_jsons = sorted((workdir / "figures").glob("*.json"))
     write_figures(figure_jsons, workdir / "_images")
@@ -475,18 +465,25 @@ def _failed_stem(name: str) -> str:
 
 
 def _run_pool(payloads: list[dict], workers: int, progress: bool | None, on_success) -> list[NotebookResult]:
-    """Execute notebooks in worker processes; a bar on a terminal, plain log lines otherwise."""
+    """Run each report in a worker process of its own, `workers` at a time; a bar on a terminal, plain log
+    lines otherwise."""
     from tqdm import tqdm
 
     show_bar = sys.stderr.isatty() if progress is None else progress
-    results: dict[str, NotebookResult] = {}
-    with ProcessPoolExecutor(max_workers=max(1, min(workers, len(payloads))), mp_context=get_context("spawn"),
-                             initializer=_start_figure_server) as pool:
-        futures = {pool.submit(execute_one, payload): payload["name"] for payload in payloads}
-        with tqdm(total=len(payloads), desc="reports", unit="report", disable=not show_bar,
-                  file=sys.stderr) as bar:
-            for future in as_completed(futures):
-                result = future.result()
+    pending, running, results = list(payloads), {}, {}
+    with tqdm(total=len(payloads), desc="reports", unit="report", disable=not show_bar, file=sys.stderr) as bar:
+        while pending or running:
+            while pending and len(running) < max(1, workers):
+                payload = pending.pop(0)
+                job_file = Path(payload["workdir"]) / "_job.json"
+                job_file.write_text(json.dumps(payload), encoding="utf-8")
+                process = subprocess.Popen([sys.executable, "-m", "escalation.worker", str(job_file),
+                                            str(job_file.with_name("_result.json"))], stdin=subprocess.DEVNULL)
+                running[process] = payload
+            time.sleep(0.05)
+            for process in [p for p in running if p.poll() is not None]:
+                payload = running.pop(process)
+                result = _read_result(payload, process.returncode)
                 results[result.name] = result
                 if result.status == "ok" and on_success:
                     on_success(result)
@@ -497,6 +494,19 @@ def _run_pool(payloads: list[dict], workers: int, progress: bool | None, on_succ
                     else:
                         log.error("FAILED %s", result.error)
     return [results[payload["name"]] for payload in payloads]
+
+
+def _read_result(payload: dict, returncode: int) -> NotebookResult:
+    """The worker's result, or a failure naming the report when the worker died without one."""
+    workdir = Path(payload["workdir"])
+    result_file = workdir / "_result.json"
+    (workdir / "_job.json").unlink(missing_ok=True)
+    if returncode == 0 and result_file.is_file():
+        result = NotebookResult(**json.loads(result_file.read_text(encoding="utf-8")))
+        result_file.unlink()
+        return result
+    error = f"{Path(payload['input']).name} ({payload['name']}): worker exited with code {returncode}"
+    return NotebookResult(payload["name"], "failed", error=error)
 
 
 def _keep_failed(failed: list[NotebookResult], payloads: dict, out_dir: Path) -> None:

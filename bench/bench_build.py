@@ -1,0 +1,74 @@
+"""Benchmark (not a test): where a build's time goes, against a plain script making the same figures.
+
+Prints the wall time of `escalation build --force` into a temporary folder, the time its reports
+spent in kernel start, execution, HTML export and figure writing (summed over reports; reports run
+in parallel, so the sum exceeds the wall time), and the time a plain Python script takes to load
+the data, build the same charts and write the same PNG and SVG files.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from escalation import build
+
+
+def timed_build(out: Path) -> float:
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "escalation", "build", "--force", "--out", str(out / "reports"),
+                    "--figures", str(out / "figures")], check=True, capture_output=True, stdin=subprocess.DEVNULL)
+    return time.perf_counter() - started
+
+
+def plain_script(out: Path, slugs: set[str]) -> dict[str, float]:
+    """The same figures from a plain script: one process, no kernel, no notebook, no HTML."""
+    started = time.perf_counter()
+    from escalation import charts
+    from escalation.data import load_tables
+    from escalation.metrics import Window
+
+    tables = load_tables()
+    window = Window.from_params("2020-02-01", "2020-03-06")
+    loaded = time.perf_counter()
+    figures_json = []
+    for chart in charts.ALL_CHARTS:
+        if chart.slug in slugs:
+            path = out / f"{chart.slug}.json"
+            path.write_text(chart(tables, window).to_json(), encoding="utf-8")
+            figures_json.append(path)
+    computed = time.perf_counter()
+    build.write_figures(figures_json, out / "images")
+    written = time.perf_counter()
+    return {"load_and_validate": loaded - started, "charts": computed - loaded, "figures": written - computed,
+            "total": written - started}
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder)
+        wall = timed_build(out)
+        manifests = [json.loads(p.read_text()) for p in sorted((out / "reports").glob("*/manifest.json"))]
+        phases = {}
+        for manifest in manifests:
+            for phase, seconds in manifest["timings_seconds"].items():
+                phases[phase] = phases.get(phase, 0.0) + seconds
+        slugs = {slug for manifest in manifests for slug in manifest["figures"]}
+        print(f"escalation build (--force, 2 workers): {len(manifests)} reports, {len(slugs)} distinct charts")
+        print(f"  wall time                      {wall:7.2f} s")
+        for phase in ("kernel_start", "execution", "export", "figures"):
+            print(f"  {phase:<30} {phases.get(phase, 0):7.2f} s (summed over reports)")
+        for manifest in manifests:
+            print(f"    {manifest['report']:<28} {manifest['timings_seconds']}  {manifest['html_bytes'] / 1e6:.1f} MB")
+        plain = plain_script(out, slugs)
+        print(f"plain Python script, same {len(slugs)} charts as PNG + SVG:")
+        for phase, seconds in plain.items():
+            print(f"  {phase:<30} {seconds:7.2f} s")
+
+
+if __name__ == "__main__":
+    main()

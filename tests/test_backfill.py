@@ -1,0 +1,140 @@
+"""Scheduled runs: daily backfill that skips unchanged reports, survives being killed, and rebuilds
+byte for byte. Runs on a copy of the shipped data over three days (26–28 February)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import read_rows, write_rows
+from filelock import FileLock
+
+pytestmark = pytest.mark.slow
+
+DAYS = ["2020-02-26", "2020-02-27", "2020-02-28"]
+
+
+def backfill_command(data: Path, out: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "escalation", "backfill", "--from", DAYS[0], "--to", DAYS[-1],
+            "--param", f"data_dir={data}", "--out", str(out), "--figures", str(out.parent / "figures"),
+            "--build-time", "2026-01-01T00:00:00+00:00", *extra]
+
+
+def backfill(data: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run(backfill_command(data, out, *extra), capture_output=True, text=True, timeout=900,
+                          stdin=subprocess.DEVNULL)
+
+
+def built(result: subprocess.CompletedProcess) -> list[str]:
+    return sorted(line.split(":")[0] for line in result.stdout.splitlines() if line.startswith("daily/"))
+
+
+def fingerprint(out: Path) -> dict[str, str]:
+    """SHA-256 of every published file except the manifests' run timings."""
+    digests = {}
+    for path in sorted(out.parent.rglob("*")):
+        if path.is_file() and not path.name.startswith(".") and "_failed" not in path.parts:
+            content = path.read_bytes()
+            if path.name == "manifest.json":
+                manifest = json.loads(content)
+                manifest.pop("timings_seconds")
+                content = json.dumps(manifest, sort_keys=True).encode()
+            digests[str(path.relative_to(out.parent))] = hashlib.sha256(content).hexdigest()
+    return digests
+
+
+def change_claim_published_on(data: Path, day: str) -> str:
+    """Reword the value_text of one claim published on `day` (a real change to a report's content)."""
+    path = data / "claims.csv"
+    header, rows = read_rows(path)
+    column, published = header.index("value_text"), header.index("published_at")
+    row = next(r for r in rows if r[published].startswith(day))
+    row[column] = row[column] + " (edited)"
+    write_rows(path, header, rows)
+    return row[header.index("claim_id")]
+
+
+@pytest.fixture
+def first_run(data_copy, tmp_path):
+    out = tmp_path / "reports"
+    result = backfill(data_copy, out)
+    assert result.returncode == 0, result.stderr
+    assert built(result) == [f"daily/{d}" for d in DAYS]
+    return data_copy, out
+
+
+def test_reports_are_linked_to_the_previous_and_next_day(first_run):
+    _, out = first_run
+    middle = (out / "daily" / DAYS[1] / f"situation_report_{DAYS[1]}.html").read_text()
+    assert f'href="../{DAYS[0]}/situation_report_{DAYS[0]}.html"' in middle
+    assert f'href="../{DAYS[2]}/situation_report_{DAYS[2]}.html"' in middle
+    index = (out / "index.html").read_text()
+    positions = [index.index(f"daily/{d}/situation_report_{d}.html") for d in DAYS]
+    assert positions == sorted(positions)
+
+
+def test_a_repeated_run_with_no_change_executes_nothing(first_run):
+    data, out = first_run
+    before = fingerprint(out)
+    result = backfill(data, out)
+    assert result.returncode == 0, result.stderr
+    assert built(result) == []
+    assert "0 built, 3 unchanged" in result.stdout
+    assert fingerprint(out) == before
+
+
+def test_a_changed_claim_rebuilds_exactly_the_reports_that_could_see_it(first_run):
+    data, out = first_run
+    change_claim_published_on(data, DAYS[1])
+    result = backfill(data, out)
+    assert result.returncode == 0, result.stderr
+    assert built(result) == [f"daily/{DAYS[1]}", f"daily/{DAYS[2]}"], "26 February could not know the claim"
+
+
+def test_forced_rebuild_is_byte_identical(first_run):
+    data, out = first_run
+    before = fingerprint(out)
+    result = backfill(data, out, "--force")
+    assert built(result) == [f"daily/{d}" for d in DAYS]
+    assert fingerprint(out) == before
+
+
+def test_a_second_run_exits_75_while_another_holds_the_lock(first_run):
+    data, out = first_run
+    with FileLock(str(out / ".build.lock")):
+        result = backfill(data, out)
+    assert result.returncode == 75
+    assert "another build is writing" in result.stderr
+
+
+def test_a_run_killed_midway_leaves_valid_reports_and_the_next_run_completes_it(first_run):
+    data, out = first_run
+    change_claim_published_on(data, DAYS[0])  # every day must now be rebuilt
+    process = subprocess.Popen(backfill_command(data, out, "--workers", "1"), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 300
+    first_published = out / "daily" / DAYS[0] / "manifest.json"
+    original = first_published.stat().st_mtime
+    while time.monotonic() < deadline and first_published.stat().st_mtime == original:
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=60)
+    for day in DAYS:  # every report is present and whole, old or new
+        folder = out / "daily" / day
+        manifest = json.loads((folder / "manifest.json").read_text())
+        assert manifest["status"] == "ok"
+        assert (folder / manifest["html"]).stat().st_size > 1_000_000
+    result = backfill(data, out)
+    assert result.returncode == 0, result.stderr
+    assert f"daily/{DAYS[0]}" not in built(result), "the day finished before the kill is not rebuilt"
+    assert built(result), "the days the killed run did not finish are rebuilt"
+    assert not list(out.glob(".staging-*")) and not list(out.rglob(".prev-*"))
+    again = backfill(data, out)
+    assert built(again) == []
