@@ -116,7 +116,7 @@ def test_a_second_run_exits_75_while_another_holds_the_lock(first_run):
 
 def test_a_run_killed_midway_leaves_valid_reports_and_the_next_run_completes_it(first_run):
     data, out = first_run
-    change_claim_published_on(data, DAYS[0])  # every day must now be rebuilt
+    change_claim_published_on(data, "2020-02-25")  # visible to every day: all must be rebuilt
     process = subprocess.Popen(backfill_command(data, out, "--workers", "1"), stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, start_new_session=True)
     deadline = time.monotonic() + 300

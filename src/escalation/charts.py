@@ -57,6 +57,9 @@ KEY_EVENTS = {
 
 BALYUN = "EV-20200227-balyun-airstrike"
 
+#: The map always shows at least Idlib governorate and its border with Turkey (west, east, south, north).
+IDLIB_EXTENT = (36.3, 37.0, 35.5, 36.3)
+
 
 @dataclass(frozen=True)
 class Chart:
@@ -428,16 +431,17 @@ def event_map(tables: Tables, window: Window) -> go.Figure:
                                     "currentvalue": {"prefix": "Events up to ", "font": {"size": 13}},
                                     "font": {"color": "rgba(0,0,0,0)"}, "pad": {"t": 30}}])
     lons, lats = points["longitude"], points["latitude"]
-    if len(points):
-        fig.update_xaxes(range=[min(lons.min(), 36.3) - 0.3, max(lons.max(), 37.0) + 0.3])
-        fig.update_yaxes(range=[min(lats.min(), 35.5) - 0.2, max(lats.max(), 36.3) + 0.2])
+    west, east, south, north = IDLIB_EXTENT
+    fig.update_xaxes(range=[min([west, *lons]) - 0.3, max([east, *lons]) + 0.3])
+    fig.update_yaxes(range=[min([south, *lats]) - 0.2, max([north, *lats]) + 0.2])
     fig.update_yaxes(scaleanchor="x", scaleratio=1.23, showgrid=False, zeroline=False, constrain="domain")
     fig.update_xaxes(showgrid=False, zeroline=False, constrain="domain")
     located_share = f"{len(points)} of {len(known)} events"
     deadliest = points.loc[points["best"].idxmax()] if len(points) else None
     title = (f"{located_share} have coordinates; the deadliest located event: {_place(deadliest['location'])}, "
              f"{pd.Timestamp(deadliest['event_date']):%d %b} ({deadliest['best']} killed, best)"
-             if deadliest is not None else "No located events yet")
+             if deadliest is not None else
+             f"None of the {len(known)} events of this period has coordinates on a cited page; see the event list")
     _finish(fig, tables, window, title=title, x_title="Longitude (°E)", y_title="Latitude (°N)",
             alt=(f"Map of north-western Syria with {len(points)} located events sized by deaths. {title}. "
                  f"{len(known) - len(points)} events have no coordinates on any cited page and are not drawn."),

@@ -41,8 +41,8 @@ def _read(path: Path) -> list[dict]:
     return _table_rows(path, stat.st_mtime, stat.st_size)
 
 
-def visible_data_digest(data_dir: Path, as_of: datetime) -> str:
-    """SHA-256 of the rows known at `as_of`, the sources they cite, and the schema."""
+def visible_data_digest(data_dir: Path, as_of: datetime | None) -> str:
+    """SHA-256 of the rows known at `as_of` (all rows when None), the sources they cite, and the schema."""
     digest = hashlib.sha256()
     descriptor = data_dir / "datapackage.json"
     digest.update((descriptor if descriptor.is_file() else paths.DATAPACKAGE).read_bytes())
@@ -51,7 +51,7 @@ def visible_data_digest(data_dir: Path, as_of: datetime) -> str:
         visible = []
         for row in _read(data_dir / f"{table}.csv"):
             moment = parse_moment(row.get(column))
-            if moment is None or moment[0] <= as_of:  # unreadable moments count: validation reports them
+            if as_of is None or moment is None or moment[0] <= as_of:  # unreadable: validation reports them
                 visible.append(row)
                 cited.update(filter(None, (row.get("source_ids") or row.get("source_id") or "").split(";")))
         digest.update(json.dumps([table, visible], sort_keys=True, ensure_ascii=False).encode())
@@ -72,10 +72,13 @@ def package_digest() -> str:
     return digest.hexdigest()
 
 
-def as_of_moment(parameters: dict) -> datetime:
-    """The moment a report describes: its `as_of`, or the end of its last day (UTC+3)."""
+def as_of_moment(parameters: dict) -> datetime | None:
+    """The moment a report describes: its `as_of`, or 23:59 of its last day (UTC+3); None for a notebook
+    with neither, which may read any row."""
     if parameters.get("as_of"):
         return datetime.fromisoformat(str(parameters["as_of"]))
+    if not parameters.get("end"):
+        return None
     end = date.fromisoformat(str(parameters["end"]))
     return datetime(end.year, end.month, end.day, 23, 59, tzinfo=LOCAL_TZ)
 

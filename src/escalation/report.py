@@ -13,7 +13,6 @@ from html import escape
 from pathlib import Path
 
 import pandas as pd
-import plotly.graph_objects as go
 from IPython.display import HTML, display
 
 from escalation import metrics
@@ -33,7 +32,7 @@ class Report:
             (self.output_dir / "tables").mkdir(parents=True, exist_ok=True)
             (self.output_dir / "figures").mkdir(parents=True, exist_ok=True)
 
-    def chart(self, chart: Chart, tables: Tables, window: Window, caption: str = "") -> go.Figure:
+    def chart(self, chart: Chart, tables: Tables, window: Window, caption: str = "") -> None:
         """Build, display and file one chart with the table it is drawn from."""
         fig = chart(tables, window)
         for index, trace in enumerate(fig.data):  # plotly.js would draw random ids into SVG exports
@@ -49,38 +48,37 @@ class Report:
                           config=PLOTLY_CONFIG)
             + f"</div><figcaption><strong>{escape(alt)}</strong> {escape(caption)}</figcaption>"
             + f"<details><summary>Data behind this chart ({len(table)} rows)</summary>"
-            + f'<div class="escalation-table">{table.to_html(index=False, na_rep="", border=0)}</div>'
+            + f'<div class="escalation-table">{_html_table(table)}</div>'
             + "</details></figure>"
         )
         display({"application/vnd.plotly.v1+json": json.loads(fig.to_json()), "text/html": html}, raw=True)
         if self.output_dir:
             (self.output_dir / "figures" / f"{chart.slug}.json").write_text(fig.to_json(), encoding="utf-8")
             table.to_csv(self.output_dir / "tables" / f"{chart.slug}.csv", index=False)
-        return fig
 
     def table(self, table: pd.DataFrame, slug: str, caption: str = "") -> None:
         """Show a table and file it as `tables/<slug>.csv`."""
-        display(HTML(f'<div class="escalation-table"><p>{escape(caption)}</p>'
-                     f'{table.to_html(index=False, na_rep="", border=0)}</div>'))
+        display(HTML(f'<div class="escalation-table"><p>{escape(caption)}</p>{_html_table(table)}</div>'))
         if self.output_dir:
             table.to_csv(self.output_dir / "tables" / f"{slug}.csv", index=False)
 
-    def key_figures(self, tables: Tables, window: Window) -> pd.DataFrame:
+    def key_figures(self, tables: Tables, window: Window) -> None:
         """The period's headline numbers as ranges, each linked to the sources behind it."""
         figures = metrics.key_figures(tables, window)
         publishers = dict(zip(tables.sources["source_id"], tables.sources["publisher"]))
+        places = {e.event_id: f"{_place(e.location)}, {pd.Timestamp(e.event_date):%d %b}"
+                  for e in tables.events.itertuples()}
         rows = []
         for row in figures.itertuples():
             ids = [i for i in str(row.source_ids).split(";") if i]
             links = ", ".join(f'<a href="#{i}">{escape(str(publishers.get(i, i)))}</a>' for i in ids[:12])
             more = f" and {len(ids) - 12} more" if len(ids) > 12 else ""
             span = f"{row.value_low:,}" if row.value_low == row.value_high else f"{row.value_low:,}–{row.value_high:,}"
-            rows.append(f"<tr><td>{escape(_figure_label(row.figure))}</td><td><strong>{span}</strong></td>"
+            rows.append(f"<tr><td>{escape(_figure_label(row.figure, places))}</td><td><strong>{span}</strong></td>"
                         f"<td>{links}{more}</td></tr>")
         display(HTML('<div class="escalation-table"><table class="key-figures"><thead><tr><th>Figure</th>'
                      "<th>Range claimed</th><th>Sources</th></tr></thead><tbody>" + "".join(rows)
                      + f"</tbody></table><p>{escape(metrics.BEST_RULE)}</p></div>"))
-        return figures
 
     def sources(self, tables: Tables, window: Window) -> None:
         """Every page cited by the events and claims of the period, with an anchor per source id."""
@@ -113,10 +111,10 @@ class Report:
             metrics.key_figures(tables, window).to_csv(self.output_dir / "tables" / "key_figures.csv", index=False)
 
 
-def _figure_label(figure: str) -> str:
+def _figure_label(figure: str, places: dict[str, str]) -> str:
     if figure.startswith("killed.turkish_military.EV-"):
         event_id = figure.split(".", 2)[2]
-        return f"Turkish soldiers killed, {event_id[3:7]}-{event_id[7:9]}-{event_id[9:11]} {event_id[12:]}"
+        return f"Turkish soldiers killed: {places.get(event_id, event_id)}"
     if figure.startswith("killed."):
         return "Killed: " + metrics.PARTY_LABELS.get(figure.split(".", 1)[1], figure)
     return {"events": "Events reported", "displaced": "Displaced since 1 Dec 2019"}.get(figure, figure)
@@ -128,3 +126,13 @@ def _moment(value, precision) -> str:
         return ""
     local = pd.Timestamp(value).tz_convert(LOCAL_TZ)
     return f"{local:%d %b %Y}" if precision == "day" else f"{local:%d %b %Y %H:%M}"
+
+
+def _place(location: str) -> str:
+    return str(location).split(" (")[0]
+
+
+def _html_table(table: pd.DataFrame) -> str:
+    """A table as HTML with empty cells (not <NA>) for unknown values."""
+    shown = table.astype(object).where(table.notna(), "")
+    return shown.to_html(index=False, border=0, classes="data-table")
