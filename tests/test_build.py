@@ -44,7 +44,7 @@ def test_a_passing_build_publishes_report_manifest_and_index(built):
     manifest = json.loads((built / "50_tiny" / "manifest.json").read_text())
     assert manifest["status"] == "ok"
     assert manifest["parameters"]["label"] == "tiny"
-    assert {"execution", "kernel_and_overhead", "export"} <= set(manifest["timings_seconds"])
+    assert {"kernel_start", "execution", "export", "figures"} <= set(manifest["timings_seconds"])
     assert all(len(item["sha256"]) == 64 for item in manifest["inputs"])
     assert "50_tiny/50_tiny.html" in (built / "index.html").read_text()
     assert not list(built.glob(".staging-*")), "staging folder left behind"
@@ -56,7 +56,7 @@ def test_a_raising_notebook_fails_the_build_and_keeps_the_last_good_report(built
     result = run_build("--out", str(built), "--figures", str(tmp_path / "figures"),
                        notebooks=TEST_NOTEBOOKS / "failing")
     assert result.returncode == 1
-    assert "50_tiny.ipynb: cell 4 (\"raise ValueError('deliberate failure" in result.stderr
+    assert "50_tiny.ipynb (50_tiny): cell 4 (\"raise ValueError('deliberate failure" in result.stderr
     assert "raised ValueError: deliberate failure for the build tests" in result.stderr
     assert digest(report) == before, "the previous report was changed by a failed build"
     kept = built / "_failed" / "50_tiny.ipynb"
@@ -101,7 +101,7 @@ def test_missing_data_file_is_a_clear_error(data_copy, tmp_path):
 def test_no_terminal_means_log_lines_and_no_progress_bar(tmp_path):
     result = run_build("--out", str(tmp_path / "reports"), "--figures", str(tmp_path / "figures"))
     assert result.returncode == 0, result.stderr
-    assert "executed 50_tiny in" in result.stderr
+    assert "built 50_tiny in" in result.stderr
     assert "\r" not in result.stderr and "nb/s" not in result.stderr and "%|" not in result.stderr
 
 

@@ -361,6 +361,9 @@ def run(jobs: list[ReportJob], out_dir: Path = paths.REPORTS_DIR, figures_dir: P
                                                 data_dirs[job.name], job.nav) for job in jobs}
         todo = [job for job in jobs if force or incremental.published_key(out_dir / job.name) != keys[job.name]]
         skipped = [job.name for job in jobs if job not in todo]
+        for name in skipped:  # the published report is current: an older failure no longer applies
+            for stale in (out_dir / "_failed").glob(f"{_failed_stem(name)}.*"):
+                stale.unlink()
         if skipped:
             log.info("%d report(s) unchanged, skipped (use --force to rebuild)", len(skipped))
         results: list[NotebookResult] = []
