@@ -448,7 +448,7 @@ def event_map(tables: Tables, window: Window) -> go.Figure:
             caption=("Points are drawn only where a cited gazetteer page gives coordinates; events elsewhere or "
                      "without coordinates are listed in the table. Marker area grows with the best death figure. "
                      "Borders: Natural Earth 1:50m, shipped with this project (no map tiles, no network)."),
-            height=700)
+            height=700, legend_right=True)
     fig.update_layout(margin={"b": 190})
     return fig
 
