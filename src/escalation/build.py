@@ -30,6 +30,8 @@ from pathlib import Path
 
 from escalation import incremental, paths
 from escalation.index import write_index
+from escalation.params import default_value
+from escalation.schema import read_datapackage
 
 log = logging.getLogger("escalation.build")
 
@@ -103,8 +105,6 @@ def sha256(path: Path) -> str:
 
 def input_files(data_dir: Path) -> list[Path]:
     """The data files a report reads: the datapackage and every table it lists."""
-    from escalation.data import read_datapackage
-
     package = read_datapackage(data_dir)
     descriptor = data_dir / "datapackage.json"
     return ([descriptor] if descriptor.is_file() else [paths.DATAPACKAGE]) + [
@@ -304,9 +304,7 @@ def report_jobs(values: dict[str, object], notebooks: list[Path], declared_by: d
     for nb in notebooks:
         declared_params = declared_by[nb]
         params = {k: v for k, v in values.items() if k in declared_params}
-        shown = {k: str(values[k]) if k in values else _default(spec)
-                 for k, spec in declared_params.items() if k != "output_dir"}
-        jobs.append(ReportJob(nb, nb.stem, f"{nb.stem}.html", params, shown))
+        jobs.append(ReportJob(nb, nb.stem, f"{nb.stem}.html", params, _shown(params, declared_params)))
     return jobs
 
 
@@ -327,8 +325,10 @@ def daily_jobs(first: date, last: date, values: dict[str, object], notebook: Pat
     return jobs
 
 
-def _default(spec: dict) -> str:
-    return str(spec.get("default", "")).strip("'\"")
+def _shown(parameters: dict, declared_params: dict[str, dict]) -> dict[str, str]:
+    """Every declared parameter with the value given or its default (the build's own output_dir left out)."""
+    return {k: str(parameters[k]) if k in parameters else default_value(spec)
+            for k, spec in declared_params.items() if k != "output_dir"}
 
 
 def _window_label(shown: dict[str, str]) -> str:
@@ -454,8 +454,7 @@ def _fill_shown(jobs: list[ReportJob]) -> None:
     declared_by = declared(missing) if missing else {}
     for job in jobs:
         if not job.shown:
-            job.shown = {k: str(job.parameters[k]) if k in job.parameters else _default(spec)
-                         for k, spec in declared_by[job.notebook].items() if k != "output_dir"}
+            job.shown = _shown(job.parameters, declared_by[job.notebook])
 
 
 def _display_path(path: Path) -> str:
@@ -521,7 +520,8 @@ def _keep_failed(failed: list[NotebookResult], payloads: dict, out_dir: Path) ->
         stem = _failed_stem(result.name)
         if executed.exists():
             os.replace(executed, target / f"{stem}.ipynb")
-        (target / f"{stem}.error.txt").write_text(result.error + "\n", encoding="utf-8")
+        (target / f"{stem}.error.json").write_text(json.dumps({"report": result.name, "error": result.error}),
+                                                   encoding="utf-8")
 
 
 def _write_manifest(workdir: Path, job: ReportJob, result: NotebookResult, context: dict, key: str) -> None:

@@ -122,18 +122,14 @@ def _annotate_key_events(fig: go.Figure, tables: Tables, window: Window, row: in
                            bgcolor="rgba(255,255,255,0.85)")
 
 
-def _local(moments: pd.Series) -> pd.Series:
-    return moments.astype("datetime64[s, UTC]").dt.tz_convert(LOCAL_TZ)
-
-
-def _place(location: str, width: int = 34) -> str:
+def place(location: str, width: int = 34) -> str:
     """A place name without its parenthesised detail, short enough for an axis label."""
     return str(location).split(" (")[0][:width]
 
 
 def _short_place(location: str) -> str:
     """Axis-sized place: 'place n/k' where the pages give only the governorate."""
-    return "place n/k" if str(location).startswith("Idlib governorate") else _place(location, 13)
+    return "place n/k" if str(location).startswith("Idlib governorate") else place(location, 13)
 
 
 def _claimant_style(index: int) -> tuple[str, str]:
@@ -394,13 +390,13 @@ def event_map(tables: Tables, window: Window) -> go.Figure:
     for name, (lon, lat) in {"SYRIA": (37.4, 35.45), "TURKEY": (37.0, 36.9)}.items():
         fig.add_annotation(x=lon, y=lat, text=name, showarrow=False, font={"size": 13, "color": "#999"})
     for index, ((lat, lon), group) in enumerate(points.groupby(["latitude", "longitude"], sort=True)):
-        name = min((_place(loc).split(" and ")[0] for loc in group["location"]), key=len)
+        name = min((place(loc).split(" and ")[0] for loc in group["location"]), key=len)
         fig.add_annotation(x=lon, y=lat, text=name, showarrow=False, yshift=16 if index % 2 else -18,
                            font={"size": 11, "color": "#111"}, bgcolor="rgba(255,255,255,0.75)")
-    days = sorted(pd.to_datetime(points["event_date"].astype("object")).unique())
+    days = sorted(metrics.as_days(points["event_date"]).unique())
     border_traces = len(fig.data)
     for day in days:
-        today = points.loc[pd.to_datetime(points["event_date"].astype("object")) == day]
+        today = points.loc[metrics.as_days(points["event_date"]) == day]
         for event_type, group in today.groupby("event_type"):
             colour, _, symbol = EVENT_TYPE_STYLE[event_type]
             fig.add_scatter(
@@ -438,7 +434,7 @@ def event_map(tables: Tables, window: Window) -> go.Figure:
     fig.update_xaxes(showgrid=False, zeroline=False, constrain="domain")
     located_share = f"{len(points)} of {len(known)} events"
     deadliest = points.loc[points["best"].idxmax()] if len(points) else None
-    title = (f"{located_share} have coordinates; the deadliest located event: {_place(deadliest['location'])}, "
+    title = (f"{located_share} have coordinates; the deadliest located event: {place(deadliest['location'])}, "
              f"{pd.Timestamp(deadliest['event_date']):%d %b} ({deadliest['best']} killed, best)"
              if deadliest is not None else
              f"None of the {len(known)} events of this period has coordinates on a cited page; see the event list")
@@ -458,7 +454,7 @@ def event_map(tables: Tables, window: Window) -> go.Figure:
 def territorial_changes(tables: Tables, window: Window) -> go.Figure:
     """Which places changed hands on which day, and to whom."""
     changes = metrics.territorial_changes(tables, window)
-    changes["place"] = changes["location"].map(_place)
+    changes["place"] = changes["location"].map(place)
     order = list(dict.fromkeys(changes.sort_values("event_date")["place"]))
     fig = go.Figure()
     styles = {"Government and allies": (PALETTE[3], "triangle-right"),
@@ -466,16 +462,16 @@ def territorial_changes(tables: Tables, window: Window) -> go.Figure:
     for taken_by, group in changes.groupby("taken_by", sort=True):
         colour, symbol = styles[taken_by]
         fig.add_scatter(
-            x=pd.to_datetime(group["event_date"].astype("object")), y=group["place"], mode="markers",
+            x=metrics.as_days(group["event_date"]), y=group["place"], mode="markers",
             name=f"taken by {taken_by.lower()}", marker={"symbol": symbol, "size": 14, "color": colour,
                                                          "line": {"width": 1, "color": "#222"}},
             customdata=group[["actor1", "actor2", "notes", "source_ids"]],
             hovertemplate=("<b>%{y}</b>, %{x|%d %b}<br>%{customdata[0]} took it from %{customdata[1]}"
                            "<br>%{customdata[2]}<br>sources %{customdata[3]}<extra></extra>"))
-    for place in order:
-        rows = changes.loc[changes["place"] == place]
+    for name in order:
+        rows = changes.loc[changes["place"] == name]
         if len(rows) > 1:
-            fig.add_scatter(x=pd.to_datetime(rows["event_date"].astype("object")), y=rows["place"], mode="lines",
+            fig.add_scatter(x=metrics.as_days(rows["event_date"]), y=rows["place"], mode="lines",
                             line={"color": "#bbb", "width": 1}, showlegend=False, hoverinfo="skip")
     counts = changes["place"].value_counts()
     most = counts.index[0] if len(counts) else None
@@ -500,10 +496,10 @@ def territorial_changes(tables: Tables, window: Window) -> go.Figure:
 def displacement(tables: Tables, window: Window) -> go.Figure:
     """People displaced in north-west Syria since 1 December 2019, as each claimant published it."""
     series = metrics.displacement_series(tables, window)
-    dates = pd.to_datetime(series["date"].astype("object"))
+    dates = metrics.as_days(series["date"])
     fig = go.Figure()
     for index, (claimant, group) in enumerate(series.groupby("claimant", sort=True)):
-        group_dates = pd.to_datetime(group["date"].astype("object"))
+        group_dates = metrics.as_days(group["date"])
         open_ended = group["open_ended"]
         colour, symbol = _claimant_style(index)
         fig.add_scatter(

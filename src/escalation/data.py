@@ -22,6 +22,7 @@ import pyarrow as pa
 
 from escalation import paths
 from escalation.moments import LOCAL_TZ, parse_moment
+from escalation.schema import read_datapackage
 
 #: Boxes (south, north, west, east) that coordinates must fall in: Syria, and Turkey with its
 #: Greek border crossing. A point outside both is a typo (swapped lat/lon, a missing minus).
@@ -115,14 +116,6 @@ class Tables:
         lines.append(f"{len(self.problems)} problem(s)")
         lines.extend(f"  {p}" for p in self.problems)
         return "\n".join(lines)
-
-
-def read_datapackage(data_dir: Path) -> dict:
-    """The schema beside the data, or the project's own when a folder has none."""
-    descriptor = data_dir / "datapackage.json"
-    if not descriptor.is_file():
-        descriptor = paths.DATAPACKAGE
-    return json.loads(descriptor.read_text(encoding="utf-8"))
 
 
 def validate_tables(data_dir: Path | str | None = None) -> Tables:

@@ -62,8 +62,7 @@ def _reader_copy(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
             for output in cell.outputs:
                 output.get("data", {}).pop("application/vnd.plotly.v1+json", None)
         elif cell.cell_type == "markdown":
-            cell.source = "\n".join(line for line in cell.source.splitlines()
-                                    if not (HEADING.match(line) and HEADING.match(line).group(1) == "#"))
+            cell.source = "\n".join(line for line in cell.source.splitlines() if not line.startswith("# "))
     return nb
 
 

@@ -17,11 +17,9 @@ from functools import cache
 from importlib.resources import files
 from pathlib import Path
 
-from escalation import __version__, paths
+from escalation import __version__
 from escalation.moments import LOCAL_TZ, parse_moment
-
-#: The column that says when a row became known, per table.
-KNOWN_AT = {"events": "first_reported_at", "claims": "published_at", "displacement": "published_at"}
+from escalation.schema import known_at_columns, read_datapackage
 
 
 def _rows(path: Path) -> list[dict]:
@@ -44,10 +42,10 @@ def _read(path: Path) -> list[dict]:
 def visible_data_digest(data_dir: Path, as_of: datetime | None) -> str:
     """SHA-256 of the rows known at `as_of` (all rows when None), the sources they cite, and the schema."""
     digest = hashlib.sha256()
-    descriptor = data_dir / "datapackage.json"
-    digest.update((descriptor if descriptor.is_file() else paths.DATAPACKAGE).read_bytes())
+    package = read_datapackage(data_dir)
+    digest.update(json.dumps(package, sort_keys=True).encode())
     cited: set[str] = set()
-    for table, column in KNOWN_AT.items():
+    for table, column in known_at_columns(package).items():
         visible = []
         for row in _read(data_dir / f"{table}.csv"):
             moment = parse_moment(row.get(column))

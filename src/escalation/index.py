@@ -23,11 +23,9 @@ def manifests(out_dir: Path) -> list[dict]:
 
 
 def failed(out_dir: Path) -> list[dict]:
-    """Notebooks whose last build failed: the error and the kept executed notebook."""
-    folder = out_dir / "_failed"
-    return [{"name": p.name.removesuffix(".error.txt").replace("daily_", "daily/"),
-             "error": p.read_text(encoding="utf-8").strip()}
-            for p in sorted(folder.glob("*.error.txt"))] if folder.is_dir() else []
+    """Reports whose last build failed: their name and error, as the build recorded them."""
+    records = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(out_dir.glob("_failed/*.error.json"))]
+    return [{"name": record["report"], "error": record["error"]} for record in records]
 
 
 def write_index(out_dir: Path) -> Path:

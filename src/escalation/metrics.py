@@ -55,8 +55,13 @@ class Window:
         return f"{self.start:%d %b %Y} – {self.end:%d %b %Y}, as known at {local:%d %b %Y %H:%M} (UTC+3)"
 
 
+def as_days(dates: pd.Series) -> pd.Series:
+    """Arrow dates as pandas day timestamps, for ranges, grouping and plotting."""
+    return pd.to_datetime(dates.astype("object"))
+
+
 def _event_days(frame: pd.DataFrame) -> pd.Series:
-    return pd.to_datetime(frame["event_date"].astype("object"))
+    return as_days(frame["event_date"])
 
 
 def known_events(tables: Tables, window: Window) -> pd.DataFrame:
@@ -174,14 +179,10 @@ def key_figures(tables: Tables, window: Window) -> pd.DataFrame:
 def latest_displacement(tables: Tables, window: Window,
                         measure: str = "displaced_since_2019_12_01") -> pd.DataFrame:
     """The most recent figure of the measure dated within the period, one row per claimant."""
-    frame = tables.displacement
-    days = pd.to_datetime(frame["date"].astype("object"))
-    frame = frame.loc[(frame["measure"] == measure) & (frame["published_at"] <= window.as_of)
-                      & (days <= window.end)]
-    if frame.empty:
-        return frame
-    latest_day = frame["date"].max()
-    return frame.loc[frame["date"] == latest_day].reset_index(drop=True)
+    series = displacement_series(tables, window, measure)
+    if series.empty:
+        return series
+    return series.loc[series["date"] == series["date"].max()].reset_index(drop=True)
 
 
 PARTY_LABELS = {
@@ -202,7 +203,7 @@ def cumulative_deaths(tables: Tables, window: Window) -> pd.DataFrame:
     days = pd.date_range(window.start, window.end, freq="D")
     rows = []
     for party, group in ranges.groupby("party", sort=True):
-        daily = (group.assign(day=pd.to_datetime(group["event_date"].astype("object")))
+        daily = (group.assign(day=as_days(group["event_date"]))
                  .groupby("day")[["low", "best", "high"]].sum().reindex(days, fill_value=0))
         cumulative = daily.cumsum()
         for day in days:
@@ -242,7 +243,7 @@ def reconciliation(tables: Tables, window: Window, party: str = "turkish_militar
     mask = ((claims["scope"] == "running_total") & (claims["party"] == party) & (claims["measure"] == "killed")
             & (claims["published_at"] <= window.as_of))
     totals = claims.loc[mask].copy()
-    period_start = pd.to_datetime(totals["period_start"].astype("object"))
+    period_start = as_days(totals["period_start"])
     totals = totals.loc[period_start.between(window.start, window.end)]
     rows = []
     for claim in totals.sort_values(["published_at", "claim_id"]).itertuples():
@@ -311,7 +312,7 @@ def displacement_series(tables: Tables, window: Window,
                         measure: str = "displaced_since_2019_12_01") -> pd.DataFrame:
     """Displacement figures of one measure published by `as_of`, dated within the period or before it."""
     frame = tables.displacement
-    days = pd.to_datetime(frame["date"].astype("object"))
+    days = as_days(frame["date"])
     keep = (frame["measure"] == measure) & (frame["published_at"] <= window.as_of) & (days <= window.end)
     series = frame.loc[keep].copy()
     series["open_ended"] = series["value_high"].isna()
@@ -343,7 +344,7 @@ def neutralised_versus_killed(tables: Tables, window: Window) -> pd.DataFrame:
     days = pd.date_range(window.start, window.end, freq="D")
 
     def per_day(frame):
-        return (frame.assign(day=pd.to_datetime(frame["event_date"].astype("object")))
+        return (frame.assign(day=as_days(frame["event_date"]))
                 .groupby("day")["value_low"].sum().reindex(days, fill_value=0).astype(int))
 
     table = pd.DataFrame({"day": days, "turkish_neutralised": per_day(turkish).values,
@@ -363,7 +364,7 @@ def daily_intensity(tables: Tables, window: Window) -> pd.DataFrame:
     """Events and deaths (best claim, all parties, incident claims only) per day of the period."""
     events = event_deaths(tables, window)
     days = pd.date_range(window.start, window.end, freq="D")
-    grouped = events.assign(day=pd.to_datetime(events["event_date"].astype("object"))).groupby("day")
+    grouped = events.assign(day=as_days(events["event_date"])).groupby("day")
     table = pd.DataFrame({
         "day": days,
         "events": grouped.size().reindex(days, fill_value=0).astype(int).values,

@@ -109,17 +109,16 @@ def check(values: dict[str, str], declared_by: dict[Path, dict[str, dict]]) -> d
     if errors:
         raise ParameterError("invalid parameters:\n  " + "\n  ".join(errors))
     if "start" in checked or "end" in checked:
-        start = checked.get("start", _default(known.get("start")))
-        end = checked.get("end", _default(known.get("end")))
+        start = checked.get("start", default_value(known["start"]) if "start" in known else None)
+        end = checked.get("end", default_value(known["end"]) if "end" in known else None)
         if start and end and str(end) < str(start):
             raise ParameterError(f"invalid parameters:\n  end={end!r} is before start={start!r}")
     return checked
 
 
-def _default(spec: dict | None) -> str | None:
-    if not spec:
-        return None
-    return str(spec["default"]).strip("'\"")
+def default_value(spec: dict) -> str:
+    """A declared parameter's default as the text the notebook assigns (papermill keeps the quotes)."""
+    return str(spec.get("default", "")).strip("'\"")
 
 
 def _convert(key: str, value: str, spec: dict) -> object:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 from IPython.display import HTML, display
 
-from escalation import metrics
+from escalation import charts, metrics
 from escalation.charts import Chart
 from escalation.data import LOCAL_TZ, Tables
 from escalation.metrics import Window
@@ -28,6 +28,8 @@ class Report:
 
     def __init__(self, output_dir: str | Path | None = None):
         self.output_dir = Path(output_dir) if output_dir else None
+        self._figures: pd.DataFrame | None = None
+        self._figures_for: Window | None = None
         if self.output_dir:
             (self.output_dir / "tables").mkdir(parents=True, exist_ok=True)
             (self.output_dir / "figures").mkdir(parents=True, exist_ok=True)
@@ -64,9 +66,9 @@ class Report:
 
     def key_figures(self, tables: Tables, window: Window) -> None:
         """The period's headline numbers as ranges, each linked to the sources behind it."""
-        figures = metrics.key_figures(tables, window)
+        figures = self._key_figures(tables, window)
         publishers = dict(zip(tables.sources["source_id"], tables.sources["publisher"]))
-        places = {e.event_id: f"{_place(e.location)}, {pd.Timestamp(e.event_date):%d %b}"
+        places = {e.event_id: f"{charts.place(e.location, width=60)}, {pd.Timestamp(e.event_date):%d %b}"
                   for e in tables.events.itertuples()}
         rows = []
         for row in figures.itertuples():
@@ -108,7 +110,13 @@ class Report:
             display(HTML(f'<p class="quarantine-warning">{quarantined} row(s) failed validation and are left '
                          "out of every figure; run <code>escalation validate</code> for the reasons.</p>"))
         if self.output_dir:
-            metrics.key_figures(tables, window).to_csv(self.output_dir / "tables" / "key_figures.csv", index=False)
+            self._key_figures(tables, window).to_csv(self.output_dir / "tables" / "key_figures.csv", index=False)
+
+    def _key_figures(self, tables: Tables, window: Window) -> pd.DataFrame:
+        """metrics.key_figures, computed once per window for the CSV and the table shown."""
+        if self._figures_for is not window:
+            self._figures, self._figures_for = metrics.key_figures(tables, window), window
+        return self._figures
 
 
 def _figure_label(figure: str, places: dict[str, str]) -> str:
@@ -126,10 +134,6 @@ def _moment(value, precision) -> str:
         return ""
     local = pd.Timestamp(value).tz_convert(LOCAL_TZ)
     return f"{local:%d %b %Y}" if precision == "day" else f"{local:%d %b %Y %H:%M}"
-
-
-def _place(location: str) -> str:
-    return str(location).split(" (")[0]
 
 
 def _html_table(table: pd.DataFrame) -> str:
