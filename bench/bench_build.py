@@ -33,7 +33,7 @@ def plain_script(out: Path, slugs: set[str]) -> dict[str, float]:
     from escalation.metrics import Window
 
     tables = load_tables()
-    window = Window.from_params("2020-02-01", "2020-03-06")
+    window = Window.from_params("2020-02-01", "2020-03-06", zone=tables.case.timezone)
     loaded = time.perf_counter()
     figures_json = []
     for chart in charts.ALL_CHARTS:

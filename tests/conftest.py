@@ -21,9 +21,13 @@ def tables():
     return load_tables(paths.DATA_DIR)
 
 
+#: The Idlib case's focal incident (tests may name case facts; the package may not).
+BALYUN = "EV-20200227-balyun-airstrike"
+
+
 @pytest.fixture
 def data_copy(tmp_path) -> Path:
-    """A writable copy of data/ (tables and datapackage.json) for tests that break it."""
+    """A writable copy of data/ (tables, datapackage.json and case.yaml) for tests that break it."""
     target = tmp_path / "data"
     shutil.copytree(paths.DATA_DIR, target, ignore=shutil.ignore_patterns("README.md"))
     return target

@@ -8,8 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from escalation.charts import BALYUN
+from conftest import BALYUN
 
 pytestmark = pytest.mark.slow
 
@@ -31,7 +30,7 @@ def key_figures(report: Path) -> dict[str, dict]:
 
 
 def timeline(report: Path) -> list[dict]:
-    with (report / "tables" / "balyun-claim-timeline.csv").open(encoding="utf-8") as handle:
+    with (report / "tables" / "focal-claim-timeline.csv").open(encoding="utf-8") as handle:
         return list(csv.DictReader(handle))
 
 

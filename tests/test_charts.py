@@ -18,8 +18,8 @@ AS_OF = datetime.fromisoformat("2020-03-06T23:59:00+03:00")
 
 
 @pytest.fixture(scope="module")
-def window():
-    return Window.from_params("2020-02-01", "2020-03-06")
+def window(tables):
+    return Window.from_params("2020-02-01", "2020-03-06", zone=tables.case.timezone)
 
 
 def trace(fig, name):
@@ -50,7 +50,7 @@ def test_events_per_day_matches_the_event_table(tables, window):
 @pytest.mark.parametrize("party", ["turkish_military", "civilians", "syrian_government_forces"])
 def test_cumulative_band_edges_match_an_independent_sum(tables, window, party):
     fig = charts.cumulative_deaths(tables, window)
-    label = charts.PARTY_LABELS[party]
+    label = tables.case.party_label(party)
     best = trace(fig, label)
     low = next(t for t in fig.data if t.name == f"{label}: low–high")
     high = fig.data[list(fig.data).index(low) - 1]
@@ -108,7 +108,7 @@ def test_at_least_one_change_point_on_the_default_data(tables, window):
 
 
 def test_turkish_deaths_by_incident_bars_are_the_best_figures(tables, window):
-    fig = charts.turkish_deaths_by_incident(tables, window)
+    fig = charts.focal_deaths_by_incident(tables, window)
     bars = trace(fig, "best figure")
     expected = {event_id: reference.incident_range(claims)[1]
                 for (event_id, party), claims in reference.current_claims(AS_OF, START, END).items()

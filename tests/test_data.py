@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pandas as pd
+from conftest import BALYUN
 
 from escalation import paths
-from escalation.charts import BALYUN
 from escalation.data import validate_tables
 
 

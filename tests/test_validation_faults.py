@@ -9,9 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import read_rows, write_rows
+from conftest import BALYUN, read_rows, write_rows
 
-from escalation.charts import BALYUN
 from escalation.data import DataError, load_tables, validate_tables
 
 TAFTANAZ_CLAIM = "first Taftanaz claim"

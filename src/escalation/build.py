@@ -29,7 +29,9 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from escalation import incremental, paths
+from escalation.case import CASE_FILE
 from escalation.index import write_index
+from escalation.moments import end_of_day
 from escalation.params import default_value
 from escalation.schema import read_datapackage
 
@@ -104,10 +106,10 @@ def sha256(path: Path) -> str:
 
 
 def input_files(data_dir: Path) -> list[Path]:
-    """The data files a report reads: the datapackage and every table it lists."""
+    """The data files a report reads: the datapackage, the case description and every table listed."""
     package = read_datapackage(data_dir)
     descriptor = data_dir / "datapackage.json"
-    return ([descriptor] if descriptor.is_file() else [paths.DATAPACKAGE]) + [
+    return ([descriptor] if descriptor.is_file() else [paths.DATAPACKAGE]) + [data_dir / CASE_FILE] + [
         data_dir / r["path"] for r in package["resources"]]
 
 
@@ -309,13 +311,16 @@ def report_jobs(values: dict[str, object], notebooks: list[Path], declared_by: d
 
 
 def daily_jobs(first: date, last: date, values: dict[str, object], notebook: Path) -> list[ReportJob]:
-    """One situation report per day, as of 23:59 local time, linked to the days before and after."""
+    """One situation report per day, as of 23:59 in the case's time zone, linked to the days before and after."""
     if last < first:
         raise BuildError(f"--to {last} is before --from {first}")
+    probe = ReportJob(notebook, "", "", values, {})
+    _fill_shown([probe])
+    zone = incremental.case_zone(_data_dir(probe))
     jobs = []
     days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
     for index, day in enumerate(days):
-        params = {**values, "end": day.isoformat(), "as_of": f"{day.isoformat()}T23:59:00+03:00"}
+        params = {**values, "end": day.isoformat(), "as_of": end_of_day(day, zone).isoformat()}
         nav = {}
         if index > 0:
             nav["previous"] = (f"../{days[index - 1]}/situation_report_{days[index - 1]}.html", f"{days[index - 1]}")
@@ -331,11 +336,12 @@ def _shown(parameters: dict, declared_params: dict[str, dict]) -> dict[str, str]
             for k, spec in declared_params.items() if k != "output_dir"}
 
 
-def _window_label(shown: dict[str, str]) -> str:
+def _window_label(shown: dict[str, str], data_dir: Path) -> str:
     from escalation.metrics import Window
 
     try:
-        return Window.from_params(shown["start"], shown["end"], shown.get("as_of") or None).label()
+        return Window.from_params(shown["start"], shown["end"], shown.get("as_of") or None,
+                                  zone=incremental.case_zone(data_dir)).label()
     except (KeyError, ValueError):
         return ""
 
@@ -413,8 +419,8 @@ def _execute(todo, keys, data_dirs, out_dir, figures_dir, workers, progress, all
             workdir.mkdir()
             common = common_by_dir[data_dirs[job.name]]
             context = {**common, "parameters": job.shown, "notebook": _display_path(job.notebook),
-                       "notebook_sha256": sha256(job.notebook), "window_label": _window_label(job.shown),
-                       "nav": job.nav}
+                       "notebook_sha256": sha256(job.notebook),
+                       "window_label": _window_label(job.shown, data_dirs[job.name]), "nav": job.nav}
             payloads[job.name] = {"input": str(job.notebook), "workdir": str(workdir), "name": job.name,
                                   "html_name": job.html_name,
                                   "parameters": {**job.parameters, "output_dir": str(workdir)}, "context": context}

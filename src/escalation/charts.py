@@ -3,7 +3,8 @@
 Each chart is registered with the function that computes the table behind it, so a report can
 write that table as CSV beside the chart and the tests can check the figure against it. Every
 figure carries, in `layout.meta`, an alt text generated from its data and a caption that states
-its rules and thresholds.
+its rules and thresholds. Everything a chart says about the case (party labels and colours, the
+focal incident, key events, map extent and labels) comes from `tables.case` (case.yaml).
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from escalation import metrics
-from escalation.data import LOCAL_TZ, Tables
-from escalation.metrics import PARTY_LABELS, Window
+from escalation.data import Tables
+from escalation.metrics import Window
 
 #: Okabe–Ito colours: distinguishable with the common colour-vision deficiencies.
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
@@ -34,31 +35,15 @@ EVENT_TYPE_STYLE = {  # colour, bar pattern, marker symbol: two encodings beside
     "Protests": (PALETTE[1], "-", "star"),
     "Riots": (PALETTE[5], "+", "cross"),
 }
-PARTY_ORDER = list(PARTY_LABELS)
 
 
-def party_style(party: str) -> tuple[str, str, str]:
-    """Colour, dash and marker of a party, stable across charts."""
-    index = PARTY_ORDER.index(party) if party in PARTY_ORDER else len(PARTY_ORDER)
-    return PALETTE[index % len(PALETTE)], DASHES[index % len(DASHES)], MARKERS[index % len(MARKERS)]
-
-
-#: The turning points annotated on time charts: event_id → short label.
-KEY_EVENTS = {
-    "EV-20200203-saraqib-shelling": "3 Feb Saraqib shelling",
-    "EV-20200210-taftanaz-shelling": "10 Feb Taftanaz",
-    "EV-20200211-rashideen-m5-government": "11 Feb M5 taken",
-    "EV-20200220-qminas-airstrike": "20 Feb Qminas",
-    "EV-20200227-balyun-airstrike": "27 Feb Balyun",
-    "EV-20200227-turkey-stops-blocking-refugees": "28 Feb border opened",
-    "EV-20200301-hatay-operation-spring-shield": "1 Mar Spring Shield",
-    "EV-20200305-moscow-ceasefire-agreement": "5 Mar Moscow ceasefire",
-}
-
-BALYUN = "EV-20200227-balyun-airstrike"
-
-#: The map always shows at least Idlib governorate and its border with Turkey (west, east, south, north).
-IDLIB_EXTENT = (36.3, 37.0, 35.5, 36.3)
+def party_style(tables: Tables, party: str) -> tuple[str, str, str]:
+    """Colour, dash and marker of a party, stable across charts: by its position in case.yaml, with the
+    colour case.yaml gives it (default: the palette's colour for that position)."""
+    order = tables.case.party_ids
+    index = order.index(party) if party in order else len(order)
+    colour = next((p.colour for p in tables.case.parties if p.id == party and p.colour), None)
+    return colour or PALETTE[index % len(PALETTE)], DASHES[index % len(DASHES)], MARKERS[index % len(MARKERS)]
 
 
 @dataclass(frozen=True)
@@ -98,7 +83,7 @@ def _finish(fig: go.Figure, tables: Tables, window: Window, *, title: str, x_tit
                                       "y": 28 / height, "x": 0, "font": {"size": 12}}),
         hoverlabel={"namelength": -1, "align": "left"},
         height=height,
-        meta={"alt": alt, "caption": caption},
+        meta={"alt": alt, "caption": f"{caption} Known at: {tables.case.known_at}".strip()},
     )
     if x_title:
         fig.update_xaxes(title_text=x_title)
@@ -112,7 +97,7 @@ def _finish(fig: go.Figure, tables: Tables, window: Window, *, title: str, x_tit
 def _annotate_key_events(fig: go.Figure, tables: Tables, window: Window, row: int | None = None) -> None:
     """Dotted lines and staggered labels for the key events known at `as_of` within the period."""
     known = metrics.known_events(tables, window).set_index("event_id")
-    shown = [(event_id, label) for event_id, label in KEY_EVENTS.items() if event_id in known.index]
+    shown = [(event_id, label) for event_id, label in tables.case.key_events.items() if event_id in known.index]
     for index, (event_id, label) in enumerate(shown):
         day = pd.Timestamp(known.loc[event_id, "event_date"])
         options = {"row": row, "col": 1} if row else {}
@@ -128,8 +113,8 @@ def place(location: str, width: int = 34) -> str:
 
 
 def _short_place(location: str) -> str:
-    """Axis-sized place: 'place n/k' where the pages give only the governorate."""
-    return "place n/k" if str(location).startswith("Idlib governorate") else place(location, 13)
+    """Axis-sized place: 'place n/k' where the pages give only the region (data/README: 'place not given')."""
+    return "place n/k" if "place not given" in str(location) else place(location, 13)
 
 
 def _claimant_style(index: int) -> tuple[str, str]:
@@ -193,8 +178,8 @@ def cumulative_deaths(tables: Tables, window: Window) -> go.Figure:
     fig = go.Figure()
     finals = []
     for party, group in table.groupby("party", sort=False):
-        colour, dash, marker = party_style(party)
-        label = PARTY_LABELS.get(party, party)
+        colour, dash, marker = party_style(tables, party)
+        label = tables.case.party_label(party)
         fig.add_scatter(x=group["day"], y=group["high"], mode="lines", line={"width": 0, "color": colour},
                         showlegend=False, hoverinfo="skip", legendgroup=party)
         fig.add_scatter(x=group["day"], y=group["low"], mode="lines", fill="tonexty", line={"width": 0},
@@ -232,9 +217,10 @@ def _rgba(hex_colour: str, alpha: float) -> str:
 
 
 # 3 ------------------------------------------------------------------------------------------------
-@chart("turkish-deaths-by-incident", metrics.incident_claims)
-def turkish_deaths_by_incident(tables: Tables, window: Window) -> go.Figure:
-    """One bar per incident at the best figure; each claimant's current figure as a marker."""
+@chart("focal-deaths-by-incident", metrics.incident_claims)
+def focal_deaths_by_incident(tables: Tables, window: Window) -> go.Figure:
+    """The focal party's deaths: one bar per incident at the best figure; each claimant's current figure as a
+    marker."""
     claims = metrics.incident_claims(tables, window)
     incidents = claims.drop_duplicates("event_id")
     labels = {row.event_id: f"{pd.Timestamp(row.event_date):%d %b}<br>{_short_place(row.location)}"
@@ -252,17 +238,19 @@ def turkish_deaths_by_incident(tables: Tables, window: Window) -> go.Figure:
                     "line": {"width": 1, "color": "#222"}},
             customdata=group[["value_text", "source_id"]],
             hovertemplate=f"<b>{claimant}</b>: %{{customdata[0]}}<br>source %{{customdata[1]}}<extra></extra>")
+    focal = tables.case.focal
+    party = tables.case.party_label(focal.party)
     if len(incidents):
         worst = incidents.loc[incidents["best"].idxmax()]
         spread = claims.loc[claims["event_id"] == worst["event_id"], "value_low"]
-        title = (f"{int(incidents['best'].sum())} Turkish soldiers killed in {len(incidents)} incidents by the "
+        title = (f"{int(incidents['best'].sum())} {deaths_label(tables)} in {len(incidents)} incidents by the "
                  f"best figures; claims for {pd.Timestamp(worst['event_date']):%d %b} range "
                  f"{int(spread.min())}–{int(worst['high'])}")
     else:
-        title = "No Turkish military deaths claimed yet"
+        title = f"No {party} deaths claimed yet"
     _finish(fig, tables, window, title=title, x_title="Incident (date and place)",
-            y_title="Turkish soldiers killed (claimed)",
-            alt=f"Bar chart of Turkish military deaths per incident with each claimant as a marker. {title}.",
+            y_title=f"{deaths_label(tables)} (claimed)",
+            alt=f"Bar chart of {party} deaths per incident with each claimant as a marker. {title}.",
             caption=("Bars: the best figure (median of each claimant's latest claim). Markers: each "
                      "claimant's latest figure; an 'at least N' is drawn at N. " + metrics.BEST_RULE), height=600,
             bottom=130, legend_right=True)
@@ -270,17 +258,19 @@ def turkish_deaths_by_incident(tables: Tables, window: Window) -> go.Figure:
     return fig
 
 
+def deaths_label(tables: Tables) -> str:
+    """How the focal party's dead are named: case.yaml's focal.deaths_label, else '<party label> killed'."""
+    focal = tables.case.focal
+    return focal.deaths_label or f"{tables.case.party_label(focal.party)} killed"
+
+
 # 4 ------------------------------------------------------------------------------------------------
-def _balyun_history(tables: Tables, window: Window) -> pd.DataFrame:
-    return metrics.claim_history(tables, window, BALYUN)
-
-
-@chart("balyun-claim-timeline", _balyun_history)
-def claim_timeline(tables: Tables, window: Window, event_id: str = BALYUN) -> go.Figure:
-    """Each claimant's figure for one event as a step line over the time of publication."""
-    history = metrics.claim_history(tables, window, event_id)
+@chart("focal-claim-timeline", metrics.claim_history)
+def claim_timeline(tables: Tables, window: Window) -> go.Figure:
+    """Each claimant's figure for the focal incident as a step line over the time of publication."""
+    history = metrics.claim_history(tables, window)
     fig = go.Figure()
-    end = window.as_of.tz_convert(LOCAL_TZ)
+    end = window.local(window.as_of)
     for index, (claimant, group) in enumerate(history.groupby("claimant", sort=False)):
         times = list(group["published_local"]) + [end]
         values = list(group["value_low"].astype(int)) + [int(group["value_low"].iloc[-1])]
@@ -297,15 +287,16 @@ def claim_timeline(tables: Tables, window: Window, event_id: str = BALYUN) -> go
         title = "No claims about this event had been published yet"
         alt = title
     else:
-        governor = history.loc[history["claimant"] == "Governor of Hatay", "value_low"]
-        steps = " → ".join(str(int(v)) for v in governor) if len(governor) else ""
+        reviser, revisions = _most_revised(history)
+        steps = " → ".join(str(int(v)) for v in revisions)
         last = history.iloc[-1]
-        title = (f"The Balyun toll as revised: governor {steps}; latest {last['value_text']} ({last['claimant']})"
-                 if steps else f"Latest figure: {last['value_text']} ({last['claimant']})")
+        title = (f"The {tables.case.focal.name} toll as revised: {reviser} {steps}; latest {last['value_text']} "
+                 f"({last['claimant']})" if len(revisions) > 1
+                 else f"Latest figure: {last['value_text']} ({last['claimant']})")
         alt = (f"Step chart of {len(history)} claims by {history['claimant'].nunique()} claimants over time. "
                + "; ".join(f"{c}: {', '.join(g['value_text'])}" for c, g in history.groupby("claimant", sort=False)))
-    _finish(fig, tables, window, title=title, x_title="Time of publication (UTC+3)",
-            y_title="Turkish soldiers killed (claimed)", alt=alt,
+    _finish(fig, tables, window, title=title, x_title=f"Time of publication ({window.zone_label()})",
+            y_title=f"{deaths_label(tables)} (claimed)", alt=alt,
             caption=("Each line is one claimant; a step is a revised figure placed at its publication time. "
                      "Claims whose page gives only a date are placed at the end of that day. 'At least N' is "
                      "drawn at N. The axis shows the first 72 hours; later restatements are in the table."),
@@ -314,6 +305,14 @@ def claim_timeline(tables: Tables, window: Window, event_id: str = BALYUN) -> go
         first = history["published_local"].iloc[0]
         fig.update_xaxes(range=[first - pd.Timedelta(hours=6), min(end, first + pd.Timedelta(hours=72))])
     return fig
+
+
+def _most_revised(history: pd.DataFrame) -> tuple[str, list[int]]:
+    """The claimant who changed their figure most often (ties: the first to publish), and their figures."""
+    changes = {claimant: (group["value_low"].diff().fillna(0) != 0).sum()
+               for claimant, group in history.groupby("claimant", sort=False)}
+    reviser = max(changes, key=lambda claimant: changes[claimant])
+    return reviser, [int(v) for v in history.loc[history["claimant"] == reviser, "value_low"]]
 
 
 # 5 ------------------------------------------------------------------------------------------------
@@ -345,28 +344,39 @@ def reconciliation(tables: Tables, window: Window) -> go.Figure:
             hovertemplate=(f"<b>{claimant}</b>, %{{x|%d %b %H:%M}}: %{{customdata[0]}}<br>"
                            "incident claims known then sum to %{customdata[1]}: gap %{customdata[2]:+d}"
                            "<br>source %{customdata[3]}<extra></extra>"))
-    on_28 = totals.loc[totals["published_local"].dt.strftime("%Y-%m-%d") == "2020-02-28"]
-    if len(on_28):
-        row = on_28.iloc[-1]
-        title = (f"On 28 Feb agencies reported {row['reported']} Turkish deaths this month; "
-                 f"incident claims then summed to {row['incident_best']} (gap {row['gap_to_best']:+d})")
-    elif len(totals):
-        row = totals.iloc[-1]
-        title = (f"Latest running total {row['reported']} ({row['claimant']}) vs incident claims "
-                 f"{row['incident_best']}")
+    party = tables.case.party_label(tables.case.focal.party)
+    if len(totals):
+        busiest = _busiest_day(totals)
+        row = totals.loc[totals["published_local"].dt.date == busiest].iloc[-1]
+        title = (f"On {busiest:%d %b} {row['claimant']} reported {row['reported']} {party} deaths since "
+                 f"{_day(row['period_start'])}; incident claims then summed to {row['incident_best']} "
+                 f"(gap {row['gap_to_best']:+d})")
     else:
         title = "No running totals published yet"
-    _finish(fig, tables, window, title=title, x_title="Time of publication (UTC+3)",
-            y_title="Turkish military deaths since 1 Feb",
-            alt=(f"Running totals of Turkish military deaths ({len(totals)} reports) against the sum of incident "
+    _finish(fig, tables, window, title=title, x_title=f"Time of publication ({window.zone_label()})",
+            y_title=f"{party} deaths since {_day(window.start)}",
+            alt=(f"Running totals of {party} deaths ({len(totals)} reports) against the sum of incident "
                  f"claims over time. {title}."),
             caption=("Markers: totals as agencies and officials reported them. Line and band: the incident-level "
-                     "claims about Turkish soldiers killed in the period that had been published by each moment, "
+                     f"claims about {party} deaths in the period that had been published by each moment, "
                      "combined per incident by the best rule. A positive gap means the total counts deaths no "
                      "incident claim in this data carries (or uses a later figure); a negative one, the reverse. "
                      "Some totals include civilian personnel; see each claim's notes."), height=580, bottom=130,
             legend_right=True)
     return fig
+
+
+def _day(value) -> str:
+    """'1 Feb': a day as titles print it."""
+    day = pd.Timestamp(value)
+    return f"{day.day} {day:%b}"
+
+
+def _busiest_day(totals: pd.DataFrame):
+    """The local day on which the most running totals were published (ties: the earlier day, when the
+    picture was first widely reported)."""
+    days = totals["published_local"].dt.date.value_counts()
+    return min(days.index, key=lambda day: (-days[day], day))
 
 
 # 6 ------------------------------------------------------------------------------------------------
@@ -387,7 +397,7 @@ def event_map(tables: Tables, window: Window) -> go.Figure:
             ys += [p[1] for p in line] + [None]
         fig.add_scatter(x=xs, y=ys, mode="lines", line={"color": "#9a9a9a", "width": 1}, hoverinfo="skip",
                         showlegend=False, name=feature["properties"]["name"])
-    for name, (lon, lat) in {"SYRIA": (37.4, 35.45), "TURKEY": (37.0, 36.9)}.items():
+    for name, (lon, lat) in tables.case.region.map_labels.items():
         fig.add_annotation(x=lon, y=lat, text=name, showarrow=False, font={"size": 13, "color": "#999"})
     for index, ((lat, lon), group) in enumerate(points.groupby(["latitude", "longitude"], sort=True)):
         name = min((place(loc).split(" and ")[0] for loc in group["location"]), key=len)
@@ -427,9 +437,11 @@ def event_map(tables: Tables, window: Window) -> go.Figure:
                                     "currentvalue": {"prefix": "Events up to ", "font": {"size": 13}},
                                     "font": {"color": "rgba(0,0,0,0)"}, "pad": {"t": 30}}])
     lons, lats = points["longitude"], points["latitude"]
-    west, east, south, north = IDLIB_EXTENT
-    fig.update_xaxes(range=[min([west, *lons]) - 0.3, max([east, *lons]) + 0.3])
-    fig.update_yaxes(range=[min([south, *lats]) - 0.2, max([north, *lats]) + 0.2])
+    extent = tables.case.region.map_extent
+    if extent or len(points):
+        west, east, south, north = extent or (lons.min(), lons.max(), lats.min(), lats.max())
+        fig.update_xaxes(range=[min([west, *lons]) - 0.3, max([east, *lons]) + 0.3])
+        fig.update_yaxes(range=[min([south, *lats]) - 0.2, max([north, *lats]) + 0.2])
     fig.update_yaxes(scaleanchor="x", scaleratio=1.23, showgrid=False, zeroline=False, constrain="domain")
     fig.update_xaxes(showgrid=False, zeroline=False, constrain="domain")
     located_share = f"{len(points)} of {len(known)} events"
@@ -439,7 +451,7 @@ def event_map(tables: Tables, window: Window) -> go.Figure:
              if deadliest is not None else
              f"None of the {len(known)} events of this period has coordinates on a cited page; see the event list")
     _finish(fig, tables, window, title=title, x_title="Longitude (°E)", y_title="Latitude (°N)",
-            alt=(f"Map of north-western Syria with {len(points)} located events sized by deaths. {title}. "
+            alt=(f"Map of {len(points)} located events sized by deaths. {title}. "
                  f"{len(known) - len(points)} events have no coordinates on any cited page and are not drawn."),
             caption=("Points are drawn only where a cited gazetteer page gives coordinates; events elsewhere or "
                      "without coordinates are listed in the table. Marker area grows with the best death figure. "
@@ -457,8 +469,9 @@ def territorial_changes(tables: Tables, window: Window) -> go.Figure:
     changes["place"] = changes["location"].map(place)
     order = list(dict.fromkeys(changes.sort_values("event_date")["place"]))
     fig = go.Figure()
-    styles = {"Government and allies": (PALETTE[3], "triangle-right"),
-              "Opposition (Turkish-backed)": (PALETTE[0], "triangle-left")}
+    sides = tables.case.control_changes
+    styles = {sides["Government regains territory"]: (PALETTE[3], "triangle-right"),
+              sides["Non-state actor overtakes territory"]: (PALETTE[0], "triangle-left")}
     for taken_by, group in changes.groupby("taken_by", sort=True):
         colour, symbol = styles[taken_by]
         fig.add_scatter(
@@ -494,8 +507,9 @@ def territorial_changes(tables: Tables, window: Window) -> go.Figure:
 # 8 ------------------------------------------------------------------------------------------------
 @chart("displacement", metrics.displacement_series)
 def displacement(tables: Tables, window: Window) -> go.Figure:
-    """People displaced in north-west Syria since 1 December 2019, as each claimant published it."""
+    """The case's displacement measure, as each claimant published it."""
     series = metrics.displacement_series(tables, window)
+    measure = tables.case.displacement_label or "Displaced"
     dates = metrics.as_days(series["date"])
     fig = go.Figure()
     for index, (claimant, group) in enumerate(series.groupby("claimant", sort=True)):
@@ -514,12 +528,12 @@ def displacement(tables: Tables, window: Window) -> go.Figure:
         fig.add_scatter(x=envelope.index, y=envelope.values, mode="lines", name="highest figure per day",
                         line={"color": "#444", "width": 1.5, "dash": "dot"}, hoverinfo="skip")
         first, last = series.iloc[0], series.iloc[-1]
-        title = (f"Displaced since 1 Dec 2019: {first['value_text']} on {pd.Timestamp(first['date']):%d %b} → "
+        title = (f"{measure}: {first['value_text']} on {pd.Timestamp(first['date']):%d %b} → "
                  f"{last['value_text']} on {pd.Timestamp(last['date']):%d %b}")
     else:
         title = "No displacement figure published yet"
     _finish(fig, tables, window, title=title, x_title="Day the figure describes",
-            y_title="People displaced since 1 Dec 2019",
+            y_title=measure,
             alt=f"Displacement figures by claimant over time ({len(series)} figures). {title}.",
             caption=("Upward triangles mark open-ended figures ('more than N'), drawn at N: the true value is "
                      "higher. 'Nearly' or 'almost' figures are drawn at the number given. Figures are shown at "
@@ -624,13 +638,21 @@ def who_fought_whom(tables: Tables, window: Window) -> go.Figure:
 
 
 # 11 -----------------------------------------------------------------------------------------------
-@chart("neutralised-vs-killed", metrics.neutralised_versus_killed)
+@chart("neutralised-vs-killed", metrics.claimed_versus_killed)
 def neutralised_vs_killed(tables: Tables, window: Window) -> go.Figure:
-    """Turkish official 'neutralised' claims against SOHR's death counts, on a log scale."""
-    table = metrics.neutralised_versus_killed(tables, window)
+    """The case's comparison: one party's claimants' 'neutralised' (or other measure) against one claimant's
+    death counts, on a log scale."""
+    table = metrics.claimed_versus_killed(tables, window)
+    compared = metrics.comparison(tables)
     fig = go.Figure()
-    series = [("turkish_neutralised", "Turkish officials: 'neutralised' per day", PALETTE[3], "square", "solid"),
-              ("sohr_killed", "SOHR: government forces killed per day", PALETTE[0], "circle", "dash")]
+    if compared is None:
+        title = "No comparison of claimed measures is defined for this case (comparisons in case.yaml)"
+        _finish(fig, tables, window, title=title, x_title="Day of the incident (local time)", y_title="",
+                alt=f"{title}; 0 series drawn.", caption="See data/README.md for the comparisons key.", height=400)
+        return fig
+    claimed, against = compared.claimed_column, compared.against_column
+    series = [(claimed, f"{compared.claimed_label}: '{compared.measure}' per day", PALETTE[3], "square", "solid"),
+              (against, f"{compared.against_claimant}: killed per day", PALETTE[0], "circle", "dash")]
     for column, name, colour, symbol, dash in series:
         days = table.loc[table[column] > 0]
         fig.add_scatter(x=days["day"], y=days[column], mode="markers", name=name,
@@ -640,23 +662,26 @@ def neutralised_vs_killed(tables: Tables, window: Window) -> go.Figure:
         fig.add_scatter(x=table["day"], y=table[cumulative].where(table[cumulative] > 0), mode="lines",
                         name=name.replace("per day", "cumulative"), line={"color": colour, "dash": dash, "width": 2},
                         hovertemplate="by %{x|%d %b}: %{y:,}<extra></extra>")
-    turkish = int(table["turkish_neutralised_cumulative"].iloc[-1]) if len(table) else 0
-    sohr = int(table["sohr_killed_cumulative"].iloc[-1]) if len(table) else 0
-    ratio = f"{turkish / sohr:.0f}×" if sohr else "—"
-    title = (f"Turkish officials claimed {turkish:,} 'neutralised' in incident statements; SOHR counted {sohr:,} "
-             f"killed ({ratio})")
+    claimed_total = int(table[f"{claimed}_cumulative"].iloc[-1]) if len(table) else 0
+    against_total = int(table[f"{against}_cumulative"].iloc[-1]) if len(table) else 0
+    ratio = f"{claimed_total / against_total:.0f}×" if against_total else "—"
+    title = (f"{compared.claimed_label} claimed {claimed_total:,} '{compared.measure}' in incident statements; "
+             f"{compared.against_claimant} counted {against_total:,} killed ({ratio})")
+    about = " and ".join(tables.case.party_label(p) for p in compared.about[:1])
     _finish(fig, tables, window, title=title, x_title="Day of the incident (local time)",
-            y_title="Syrian government forces (log scale)",
-            alt=f"Log-scale comparison of Turkish 'neutralised' claims and SOHR death counts. {title}.",
-            caption=("'Neutralised' is the Turkish official term for killed, wounded or captured, so it is not a "
-                     "death count; SOHR counts deaths. Both sides' incident-level claims about Syrian government "
-                     "forces and allied militias are summed by incident day (each claimant's latest figure). "
-                     "Cumulative running totals of both sides are in the claims table, not added here."),
+            y_title=f"{about} (log scale)",
+            alt=(f"Log-scale comparison of {compared.claimed_label}' '{compared.measure}' claims and "
+                 f"{compared.against_claimant} death counts. {title}."),
+            caption=(f"{compared.note} " if compared.note else "") + (
+                "Both sides' incident-level claims about "
+                + " and ".join(tables.case.party_label(p) for p in compared.about)
+                + " are summed by incident day (each claimant's latest figure). Cumulative running totals of both "
+                "sides are in the claims table, not added here."),
             height=560)
     fig.update_yaxes(type="log", dtick=1)
     return fig
 
 
 #: Every chart, in the order of the brief.
-ALL_CHARTS = [events_per_day, cumulative_deaths, turkish_deaths_by_incident, claim_timeline, reconciliation,
+ALL_CHARTS = [events_per_day, cumulative_deaths, focal_deaths_by_incident, claim_timeline, reconciliation,
               event_map, territorial_changes, displacement, escalation_phases, who_fought_whom, neutralised_vs_killed]

@@ -21,7 +21,7 @@ EXIT_FAILED, EXIT_USAGE, EXIT_DATA, EXIT_LOCKED = 1, 2, 3, 75
 @click.group()
 @click.version_option(package_name="escalation")
 def main() -> None:
-    """Analytical reports on conflict escalation (first case: Idlib, February 2020)."""
+    """Analytical reports on conflict escalation; each case is a data folder with a case.yaml."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
     for chatty in ("kaleido", "choreographer", "logistro", "papermill", "traitlets"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
@@ -142,7 +142,7 @@ def build(pairs, params_file, out_dir, figures_dir, notebooks_dir, workers, wait
 @_common_build_options
 def backfill(first, last, pairs, params_file, out_dir, figures_dir, notebooks_dir, workers, wait, force, build_time,
              progress) -> None:
-    """One daily situation report per day, as of 23:59 (UTC+3), into <out>/daily/YYYY-MM-DD/.
+    """One daily situation report per day, as of 23:59 in the case's time zone, into <out>/daily/YYYY-MM-DD/.
 
     Reports whose inputs did not change are skipped, so a scheduler can run this every day."""
     from escalation import build as builder

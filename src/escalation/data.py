@@ -3,9 +3,11 @@
 The Frictionless Table Schema in `datapackage.json` is the only description of the columns:
 types, enums, patterns, primary and foreign keys are read from it, Frictionless checks each
 cell, and the rules a schema cannot express (low <= high, a running total needs a period,
-coordinates inside Syria or Turkey...) are checked here. Every problem is reported at once,
-naming file, row and column. A row that fails is never dropped silently: it goes to the
-quarantine table with its reason, so rows read = rows accepted + rows quarantined.
+coordinates inside the case's region, parties the case describes...) are checked here; the case
+itself is read from `case.yaml` (see `escalation.case`), and a faulty one is reported like an
+unreadable file. Every problem is reported at once, naming file, row and column. A row that fails
+is never dropped silently: it goes to the quarantine table with its reason, so rows read = rows
+accepted + rows quarantined.
 """
 
 from __future__ import annotations
@@ -21,15 +23,9 @@ import pandas as pd
 import pyarrow as pa
 
 from escalation import paths
-from escalation.moments import LOCAL_TZ, parse_moment
+from escalation.case import Case, CaseError, load_case
+from escalation.moments import parse_moment
 from escalation.schema import read_datapackage
-
-#: Boxes (south, north, west, east) that coordinates must fall in: Syria, and Turkey with its
-#: Greek border crossing. A point outside both is a typo (swapped lat/lon, a missing minus).
-COORDINATE_BOXES = {
-    "Syria": (32.3, 37.4, 35.6, 42.4),
-    "Turkey": (35.8, 42.2, 25.6, 44.9),
-}
 
 TABLE_ORDER = ("sources", "events", "claims", "displacement")
 
@@ -77,6 +73,7 @@ class Tables:
     problems: list[Problem]
     rows_read: dict[str, int]
     fatal: list[Problem] = field(default_factory=list)
+    case: Case | None = None  # None only when case.yaml could not be read (then `fatal` says why)
 
     @property
     def events(self) -> pd.DataFrame:
@@ -123,6 +120,12 @@ def validate_tables(data_dir: Path | str | None = None) -> Tables:
     data_dir = Path(data_dir) if data_dir is not None else paths.DATA_DIR
     package = read_datapackage(data_dir)
     resources = {r["name"]: r for r in package["resources"]}
+    try:
+        case = load_case(data_dir)
+    except CaseError as error:
+        fatal = [Problem(str(error.path), None, key or None, message) for key, message in error.problems]
+        frames = {name: _empty(resources[name], None) for name in TABLE_ORDER}
+        return Tables(data_dir, frames, _quarantine([]), list(fatal), {}, fatal)
     raw: dict[str, pd.DataFrame] = {}
     rows_read: dict[str, int] = {}
     bad: dict[str, dict[int, list[Problem]]] = {}
@@ -137,9 +140,11 @@ def validate_tables(data_dir: Path | str | None = None) -> Tables:
         rows_read[name] = len(frame)
         bad[name] = row_problems
 
-    typed = {name: _typed(frame, resources[name]) for name, frame in raw.items()}
+    typed = {name: _typed(frame, resources[name], case) for name, frame in raw.items()}
+    fatal.extend(_check_case_events(case, raw.get("events")))
     for name, frame in typed.items():
-        for problem in _check_rules(str(data_dir / resources[name]["path"]), name, frame, raw[name], resources[name]):
+        for problem in _check_rules(str(data_dir / resources[name]["path"]), name, frame, raw[name],
+                                    resources[name], case):
             found = bad[name].setdefault(problem.line, [])
             if not any(p.column == problem.column for p in found):
                 found.append(problem)
@@ -150,7 +155,7 @@ def validate_tables(data_dir: Path | str | None = None) -> Tables:
     frames = {}
     for name in TABLE_ORDER:
         if name not in typed:
-            frames[name] = _empty(resources[name])
+            frames[name] = _empty(resources[name], case)
             continue
         frame = typed[name]
         for line, found in sorted(bad[name].items()):
@@ -169,8 +174,22 @@ def validate_tables(data_dir: Path | str | None = None) -> Tables:
                 )
         keep = ~frame["_line"].isin(bad[name].keys())
         frames[name] = frame.loc[keep].drop(columns="_line").reset_index(drop=True)
-    quarantine = pd.DataFrame(quarantine_rows, columns=["table", "line", "column", "problem", "record"])
-    return Tables(data_dir, frames, quarantine, problems, rows_read, fatal)
+    return Tables(data_dir, frames, _quarantine(quarantine_rows), problems, rows_read, fatal, case)
+
+
+def _quarantine(rows: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["table", "line", "column", "problem", "record"])
+
+
+def _check_case_events(case: Case, events: pd.DataFrame | None) -> list[Problem]:
+    """The events case.yaml names (focal incident, key events) must be rows of events.csv."""
+    if events is None:
+        return []
+    known = set(events["event_id"])
+    named = [("focal.event_id", case.focal.event_id)] if case.focal.event_id else []
+    named += [(f"key_events.{event_id}", event_id) for event_id in case.key_events]
+    return [Problem(str(case.path), None, key, f"names {event_id!r}, which is not an event_id in events.csv")
+            for key, event_id in named if event_id not in known]
 
 
 def load_tables(data_dir: Path | str | None = None) -> Tables:
@@ -249,14 +268,14 @@ def _read_raw(path: Path, resource: dict) -> pd.DataFrame:
     return pd.DataFrame(records, columns=["_line", *names])
 
 
-def _typed(raw: pd.DataFrame, resource: dict) -> pd.DataFrame:
+def _typed(raw: pd.DataFrame, resource: dict, case: Case | None) -> pd.DataFrame:
     """Arrow-backed columns; cells that cannot convert become null (their rows are quarantined)."""
     frame = pd.DataFrame({"_line": raw["_line"]})
     for spec in resource["schema"]["fields"]:
         name = spec["name"]
         text = raw[name].where(raw[name] != "", None)
         if spec.get("x-timestamp"):
-            moments = text.map(_parse_moment)
+            moments = text.map(lambda value: _parse_moment(value, case))
             frame[name] = pd.Series(
                 [m[0] if m else None for m in moments], dtype=pd.ArrowDtype(pa.timestamp("s", tz="UTC"))
             )
@@ -276,20 +295,20 @@ def _typed(raw: pd.DataFrame, resource: dict) -> pd.DataFrame:
     return frame
 
 
-def _parse_moment(text: str | None):
-    """`moments.parse_moment` as a UTC pandas Timestamp and its precision."""
-    parsed = parse_moment(text)
+def _parse_moment(text: str | None, case: Case | None):
+    """`moments.parse_moment` in the case's zone, as a UTC pandas Timestamp and its precision."""
+    parsed = parse_moment(text, case.timezone) if case else None
     return (pd.Timestamp(parsed[0]).tz_convert("UTC"), parsed[1]) if parsed else None
 
 
-def _empty(resource: dict) -> pd.DataFrame:
+def _empty(resource: dict, case: Case | None) -> pd.DataFrame:
     raw = pd.DataFrame({"_line": pd.Series(dtype=int), **{
         f["name"]: pd.Series(dtype=str) for f in resource["schema"]["fields"]}})
-    return _typed(raw, resource).drop(columns="_line")
+    return _typed(raw, resource, case).drop(columns="_line")
 
 
 def _check_rules(
-    file_label: str, name: str, frame: pd.DataFrame, raw: pd.DataFrame, resource: dict
+    file_label: str, name: str, frame: pd.DataFrame, raw: pd.DataFrame, resource: dict, case: Case
 ) -> list[Problem]:
     """Row rules a Table Schema cannot express."""
     problems: list[Problem] = []
@@ -314,16 +333,18 @@ def _check_rules(
         flag((frame["scope"] == "event") & frame["event_id"].isna(), "event_id",
              "an event claim needs an event_id")
         flag(frame["period_end"] < frame["period_start"], "period_end", "period_end is before period_start")
+        flag(frame["party"].notna() & ~frame["party"].isin(case.party_ids), "party",
+             f"not one of the parties in {case.path.name} ({', '.join(case.party_ids)})")
     if name == "events":
         flag(frame["latitude"].isna() != frame["longitude"].isna(), "longitude",
              "latitude and longitude must both be given or both be blank")
         inside = pd.Series(False, index=frame.index)
-        for south, north, west, east in COORDINATE_BOXES.values():
+        for south, north, west, east in case.region.boxes.values():
             inside |= frame["latitude"].between(south, north) & frame["longitude"].between(west, east)
         flag(frame["latitude"].notna() & ~inside.fillna(False).astype(bool), "latitude",
-             "coordinates fall outside Syria and Turkey")
-        reported = frame["first_reported_at"].astype("datetime64[s, UTC]").dt.tz_convert(LOCAL_TZ)
-        event_day = pd.to_datetime(frame["event_date"].astype("object")).dt.tz_localize(LOCAL_TZ)
+             f"coordinates fall outside {' and '.join(case.region.boxes)} (region.boxes in {case.path.name})")
+        reported = frame["first_reported_at"].astype("datetime64[s, UTC]").dt.tz_convert(case.timezone)
+        event_day = pd.to_datetime(frame["event_date"].astype("object")).dt.tz_localize(case.timezone)
         flag(reported < event_day, "first_reported_at",
              "first reported before the event took place")
     return problems

@@ -29,15 +29,26 @@ def plotly_js() -> tuple[str, str]:
     return get_plotlyjs(), plotly.__version__
 
 
+def _markdown_texts(nb: nbformat.NotebookNode) -> list[str]:
+    """The Markdown of the notebook in reading order: markdown cells, and the Markdown that code cells
+    displayed (the case's headings, shown by `Report.heading`)."""
+    texts = []
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            texts.append(cell.source)
+        elif cell.cell_type == "code":
+            texts += [output["data"]["text/markdown"] for output in cell.get("outputs", [])
+                      if "text/markdown" in output.get("data", {})]
+    return texts
+
+
 def title_and_toc(nb: nbformat.NotebookNode) -> tuple[str, list[dict]]:
     """The notebook's first level-1 heading, and its level-2/3 headings with nbconvert's anchors."""
     from nbconvert.filters.markdown_mistune import markdown2html_mistune
 
     title, toc = "", []
-    for cell in nb.cells:
-        if cell.cell_type != "markdown":
-            continue
-        for line in cell.source.splitlines():
+    for text in _markdown_texts(nb):
+        for line in text.splitlines():
             match = HEADING.match(line)
             if not match:
                 continue
@@ -53,7 +64,7 @@ def title_and_toc(nb: nbformat.NotebookNode) -> tuple[str, list[dict]]:
 
 def _reader_copy(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """Drop stderr, the Plotly JSON meant for JupyterLab, papermill's injected cell (random id; the header
-    lists the parameters) and the level-1 title (the header shows it)."""
+    lists the parameters) and the level-1 title, written or displayed (the header shows it)."""
     nb = nbformat.from_dict(nb)
     nb.cells = [c for c in nb.cells if "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
     for cell in nb.cells:
@@ -61,9 +72,16 @@ def _reader_copy(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
             cell.outputs = [o for o in cell.outputs if not (o.output_type == "stream" and o.name == "stderr")]
             for output in cell.outputs:
                 output.get("data", {}).pop("application/vnd.plotly.v1+json", None)
+                if "text/markdown" in output.get("data", {}):
+                    output["data"]["text/markdown"] = _without_title(output["data"]["text/markdown"])
+            cell.outputs = [o for o in cell.outputs if o.get("data", {}).get("text/markdown", True)]
         elif cell.cell_type == "markdown":
-            cell.source = "\n".join(line for line in cell.source.splitlines() if not line.startswith("# "))
+            cell.source = _without_title(cell.source)
     return nb
+
+
+def _without_title(markdown: str) -> str:
+    return "\n".join(line for line in markdown.splitlines() if not line.startswith("# "))
 
 
 def export_html(executed: Path, html_path: Path, context: dict) -> int:

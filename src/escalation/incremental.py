@@ -12,13 +12,14 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-from datetime import date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from functools import cache
 from importlib.resources import files
 from pathlib import Path
 
 from escalation import __version__
-from escalation.moments import LOCAL_TZ, parse_moment
+from escalation.case import CaseError, load_case
+from escalation.moments import end_of_day, parse_moment
 from escalation.schema import known_at_columns, read_datapackage
 
 
@@ -39,16 +40,28 @@ def _read(path: Path) -> list[dict]:
     return _table_rows(path, stat.st_mtime, stat.st_size)
 
 
+def case_zone(data_dir: Path) -> tzinfo:
+    """The case's time zone; UTC when case.yaml is unreadable (the build's preflight then reports why)."""
+    try:
+        return load_case(data_dir).timezone
+    except CaseError:
+        return UTC
+
+
 def visible_data_digest(data_dir: Path, as_of: datetime | None) -> str:
-    """SHA-256 of the rows known at `as_of` (all rows when None), the sources they cite, and the schema."""
+    """SHA-256 of the rows known at `as_of` (all rows when None), the sources they cite, the schema and the
+    case description."""
     digest = hashlib.sha256()
     package = read_datapackage(data_dir)
     digest.update(json.dumps(package, sort_keys=True).encode())
+    case_file = data_dir / "case.yaml"
+    digest.update(case_file.read_bytes() if case_file.is_file() else b"")
+    zone = case_zone(data_dir)
     cited: set[str] = set()
     for table, column in known_at_columns(package).items():
         visible = []
         for row in _read(data_dir / f"{table}.csv"):
-            moment = parse_moment(row.get(column))
+            moment = parse_moment(row.get(column), zone)
             if as_of is None or moment is None or moment[0] <= as_of:  # unreadable: validation reports them
                 visible.append(row)
                 cited.update(filter(None, (row.get("source_ids") or row.get("source_id") or "").split(";")))
@@ -70,15 +83,14 @@ def package_digest() -> str:
     return digest.hexdigest()
 
 
-def as_of_moment(parameters: dict) -> datetime | None:
-    """The moment a report describes: its `as_of`, or 23:59 of its last day (UTC+3); None for a notebook
-    with neither, which may read any row."""
+def as_of_moment(parameters: dict, zone: tzinfo) -> datetime | None:
+    """The moment a report describes: its `as_of`, or 23:59 of its last day in the case's zone; None for a
+    notebook with neither, which may read any row."""
     if parameters.get("as_of"):
         return datetime.fromisoformat(str(parameters["as_of"]))
     if not parameters.get("end"):
         return None
-    end = date.fromisoformat(str(parameters["end"]))
-    return datetime(end.year, end.month, end.day, 23, 59, tzinfo=LOCAL_TZ)
+    return end_of_day(date.fromisoformat(str(parameters["end"])), zone)
 
 
 def input_key(notebook: Path, parameters: dict, moment_parameters: dict, data_dir: Path, context: dict) -> str:
@@ -88,7 +100,7 @@ def input_key(notebook: Path, parameters: dict, moment_parameters: dict, data_di
         "notebook": hashlib.sha256(notebook.read_bytes()).hexdigest(),
         "parameters": {k: str(v) for k, v in sorted(parameters.items()) if k != "output_dir"},
         "package": package_digest(),
-        "data": visible_data_digest(data_dir, as_of_moment(moment_parameters)),
+        "data": visible_data_digest(data_dir, as_of_moment(moment_parameters, case_zone(data_dir))),
         "context": context,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()

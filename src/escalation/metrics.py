@@ -10,16 +10,22 @@ The rules, stated once here and quoted in chart captions:
   figures; with an even number of claimants, the more recently published of the two middle
   figures, so that best is always a figure someone claimed and prefers newer information.
 - Running totals ("N killed this month") are compared with incident sums, never added to them.
-- "Neutralised" (Turkish official term: killed, wounded or captured) is never added to deaths.
+- "Neutralised" (an official term for killed, wounded or captured) is never added to deaths.
+
+Who the focal party is, which claimants speak for whom and what is compared with what come from
+the case (`tables.case`, read from case.yaml); local times are in the case's time zone.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import tzinfo
 
 import pandas as pd
 
-from escalation.data import LOCAL_TZ, Tables
+from escalation.case import Comparison
+from escalation.data import Tables
+from escalation.moments import end_of_day, utc_offset
 
 BEST_RULE = (
     "Per incident, each claimant's latest figure counts: low = the smallest, high = the largest ('at least N' "
@@ -35,24 +41,35 @@ class Window:
     start: pd.Timestamp
     end: pd.Timestamp
     as_of: pd.Timestamp
+    zone: tzinfo  # the case's time zone: local times, and the end of a day
     week_start: str = "monday"
 
     @classmethod
-    def from_params(cls, start: str, end: str, as_of: str | None = None, week_start: str = "monday") -> Window:
+    def from_params(cls, start: str, end: str, as_of: str | None = None, week_start: str = "monday", *,
+                    zone: tzinfo) -> Window:
+        """The window of a report's parameters; without `as_of`, 23:59 of `end` in `zone`."""
         start_day = pd.Timestamp(start).date()
         end_day = pd.Timestamp(end).date()
         if end_day < start_day:
             raise ValueError(f"end {end} is before start {start}")
-        moment = pd.Timestamp(as_of) if as_of else pd.Timestamp(f"{end_day}T23:59:00").tz_localize(LOCAL_TZ)
+        moment = pd.Timestamp(as_of) if as_of else pd.Timestamp(end_of_day(end_day, zone))
         if moment.tzinfo is None:
             raise ValueError(f"as_of {as_of!r} needs a UTC offset, e.g. 2020-02-28T03:00:00+03:00")
         if week_start not in ("monday", "saturday"):
             raise ValueError(f"week_start {week_start!r}: 'monday' (ISO weeks) or 'saturday' (ACLED's weeks)")
-        return cls(pd.Timestamp(start_day), pd.Timestamp(end_day), moment.tz_convert("UTC"), week_start)
+        return cls(pd.Timestamp(start_day), pd.Timestamp(end_day), moment.tz_convert("UTC"), zone, week_start)
+
+    def local(self, moment: pd.Timestamp) -> pd.Timestamp:
+        return moment.tz_convert(self.zone)
+
+    def zone_label(self) -> str:
+        """The UTC offset of local time at `as_of`, as printed beside local times (e.g. 'UTC+3')."""
+        return utc_offset(self.local(self.as_of))
 
     def label(self) -> str:
-        local = self.as_of.tz_convert(LOCAL_TZ)
-        return f"{self.start:%d %b %Y} – {self.end:%d %b %Y}, as known at {local:%d %b %Y %H:%M} (UTC+3)"
+        local = self.local(self.as_of)
+        return (f"{self.start:%d %b %Y} – {self.end:%d %b %Y}, as known at {local:%d %b %Y %H:%M} "
+                f"({self.zone_label()})")
 
 
 def as_days(dates: pd.Series) -> pd.Series:
@@ -127,13 +144,28 @@ def event_ranges(tables: Tables, window: Window, measure: str = "killed") -> pd.
     return pd.DataFrame(rows, columns=columns)
 
 
-def claim_history(tables: Tables, window: Window, event_id: str, party: str = "turkish_military",
-                  measure: str = "killed") -> pd.DataFrame:
-    """Every claim about one event, in order of publication, as known at `as_of`."""
+def focal_event(tables: Tables) -> str | None:
+    """The case's focal incident: the one case.yaml names, else the event with the most claims about the
+    focal party and measure (ties: the earliest event id)."""
+    focal = tables.case.focal
+    if focal.event_id:
+        return focal.event_id
+    claims = tables.claims
+    about = claims.loc[(claims["party"] == focal.party) & (claims["measure"] == focal.measure)
+                       & claims["event_id"].notna()]
+    counts = about.groupby("event_id").size()
+    return str(counts.sort_index().idxmax()) if len(counts) else None
+
+
+def claim_history(tables: Tables, window: Window, event_id: str | None = None) -> pd.DataFrame:
+    """Every claim about one event (default: the focal incident) on the focal party and measure, in order of
+    publication, as known at `as_of`."""
+    focal = tables.case.focal
+    event_id = event_id or focal_event(tables)
     claims = known_claims(tables, window)
-    mask = (claims["event_id"] == event_id) & (claims["party"] == party) & (claims["measure"] == measure)
+    mask = (claims["event_id"] == event_id) & (claims["party"] == focal.party) & (claims["measure"] == focal.measure)
     history = claims.loc[mask].sort_values(["published_at", "claim_id"]).reset_index(drop=True)
-    history["published_local"] = history["published_at"].astype("datetime64[s, UTC]").dt.tz_convert(LOCAL_TZ)
+    history["published_local"] = history["published_at"].astype("datetime64[s, UTC]").dt.tz_convert(window.zone)
     return history[["claim_id", "claimant", "published_at", "published_local", "published_at_precision",
                     "value_low", "value_high", "value_text", "source_id"]]
 
@@ -156,7 +188,8 @@ def daily_event_counts(tables: Tables, window: Window) -> pd.DataFrame:
 
 def key_figures(tables: Tables, window: Window) -> pd.DataFrame:
     """The headline numbers of the period, each a range with its sources."""
-    label = window.as_of.tz_convert(LOCAL_TZ).isoformat()
+    label = window.local(window.as_of).isoformat()
+    focal_party = tables.case.focal.party
     events = known_events(tables, window)
     rows = [{"figure": "events", "value_low": len(events), "value_high": len(events), "as_of": label,
              "source_ids": ";".join(sorted(set(";".join(events["source_ids"]).split(";")) - {""}))}]
@@ -165,8 +198,8 @@ def key_figures(tables: Tables, window: Window) -> pd.DataFrame:
         rows.append({"figure": f"killed.{party}", "value_low": int(group["low"].sum()),
                      "value_high": int(group["high"].sum()), "as_of": label,
                      "source_ids": ";".join(sorted(set(";".join(group["source_ids"]).split(";"))))})
-    for incident in ranges.loc[ranges["party"] == "turkish_military"].itertuples():
-        rows.append({"figure": f"killed.turkish_military.{incident.event_id}", "value_low": incident.low,
+    for incident in ranges.loc[ranges["party"] == focal_party].itertuples():
+        rows.append({"figure": f"killed.{focal_party}.{incident.event_id}", "value_low": incident.low,
                      "value_high": incident.high, "as_of": label, "source_ids": incident.source_ids})
     displaced = latest_displacement(tables, window)
     if not displaced.empty:
@@ -176,25 +209,12 @@ def key_figures(tables: Tables, window: Window) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["figure", "value_low", "value_high", "as_of", "source_ids"])
 
 
-def latest_displacement(tables: Tables, window: Window,
-                        measure: str = "displaced_since_2019_12_01") -> pd.DataFrame:
-    """The most recent figure of the measure dated within the period, one row per claimant."""
-    series = displacement_series(tables, window, measure)
+def latest_displacement(tables: Tables, window: Window) -> pd.DataFrame:
+    """The most recent figure of the case's displacement measure dated within the period, one row per claimant."""
+    series = displacement_series(tables, window)
     if series.empty:
         return series
     return series.loc[series["date"] == series["date"].max()].reset_index(drop=True)
-
-
-PARTY_LABELS = {
-    "turkish_military": "Turkish military",
-    "turkish_civilian_personnel": "Turkish civilian personnel",
-    "syrian_government_forces": "Syrian government forces",
-    "allied_militias": "Allied militias",
-    "opposition_fighters": "Opposition fighters",
-    "civilians": "Civilians",
-    "russian_military": "Russian military",
-    "combatants_all_sides": "Combatants, sides not separated",
-}
 
 
 def cumulative_deaths(tables: Tables, window: Window) -> pd.DataFrame:
@@ -214,9 +234,9 @@ def cumulative_deaths(tables: Tables, window: Window) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["day", "party", "daily_low", "daily_high", "low", "best", "high"])
 
 
-def incident_claims(tables: Tables, window: Window, party: str = "turkish_military",
-                    measure: str = "killed") -> pd.DataFrame:
-    """Each claimant's current figure per incident, beside the incident's low/best/high."""
+def incident_claims(tables: Tables, window: Window) -> pd.DataFrame:
+    """Each claimant's current figure per incident about the focal party, beside the incident's low/best/high."""
+    party, measure = tables.case.focal.party, tables.case.focal.measure
     current = current_event_claims(tables, window)
     current = current.loc[(current["party"] == party) & (current["measure"] == measure)]
     ranges = event_ranges(tables, window, measure)
@@ -227,18 +247,19 @@ def incident_claims(tables: Tables, window: Window, party: str = "turkish_milita
     return merged[columns].sort_values(["event_date", "event_id", "claimant"]).reset_index(drop=True)
 
 
-def incident_sum_at(tables: Tables, moment: pd.Timestamp, period_start, period_end,
-                    party: str = "turkish_military") -> dict[str, int]:
+def incident_sum_at(tables: Tables, moment: pd.Timestamp, period_start, period_end, party: str) -> dict[str, int]:
     """Low/best/high sum of incident deaths in a period, as known at `moment`."""
-    window = Window(pd.Timestamp(period_start), pd.Timestamp(period_end), moment)
+    window = Window(pd.Timestamp(period_start), pd.Timestamp(period_end), moment, tables.case.timezone)
     ranges = event_ranges(tables, window, "killed")
     ranges = ranges.loc[ranges["party"] == party]
     return {"low": int(ranges["low"].sum()), "best": int(ranges["best"].sum()),
             "high": int(ranges["high"].sum()), "incidents": len(ranges)}
 
 
-def reconciliation(tables: Tables, window: Window, party: str = "turkish_military") -> pd.DataFrame:
-    """Each running total as reported, beside the sum of incident claims known at that moment."""
+def reconciliation(tables: Tables, window: Window) -> pd.DataFrame:
+    """Each running total of the focal party's deaths as reported, beside the sum of incident claims known at
+    that moment."""
+    party = tables.case.focal.party
     claims = tables.claims
     mask = ((claims["scope"] == "running_total") & (claims["party"] == party) & (claims["measure"] == "killed")
             & (claims["published_at"] <= window.as_of))
@@ -251,7 +272,7 @@ def reconciliation(tables: Tables, window: Window, party: str = "turkish_militar
         rows.append({
             "claim_id": claim.claim_id, "claimant": claim.claimant,
             "published_at": claim.published_at,
-            "published_local": claim.published_at.tz_convert(LOCAL_TZ),
+            "published_local": window.local(claim.published_at),
             "period_start": claim.period_start, "period_end": claim.period_end,
             "reported": int(claim.value_low), "value_text": claim.value_text, "source_id": claim.source_id,
             "incident_low": known["low"], "incident_best": known["best"], "incident_high": known["high"],
@@ -262,8 +283,10 @@ def reconciliation(tables: Tables, window: Window, party: str = "turkish_militar
                                        "incident_best", "incident_high", "incidents", "gap_to_best"])
 
 
-def incident_sum_over_time(tables: Tables, window: Window, party: str = "turkish_military") -> pd.DataFrame:
-    """The incident sum since `start`, re-evaluated at every moment a relevant claim was published."""
+def incident_sum_over_time(tables: Tables, window: Window) -> pd.DataFrame:
+    """The focal party's incident sum since `start`, re-evaluated at every moment a relevant claim was
+    published."""
+    party = tables.case.focal.party
     claims = tables.claims
     mask = ((claims["scope"] == "event") & (claims["party"] == party) & (claims["measure"] == "killed")
             & (claims["published_at"] <= window.as_of))
@@ -271,7 +294,7 @@ def incident_sum_over_time(tables: Tables, window: Window, party: str = "turkish
     rows = []
     for moment in moments:
         known = incident_sum_at(tables, moment, window.start, window.end, party)
-        rows.append({"moment": moment, "moment_local": moment.tz_convert(LOCAL_TZ), **known})
+        rows.append({"moment": moment, "moment_local": window.local(moment), **known})
     return pd.DataFrame(rows, columns=["moment", "moment_local", "low", "best", "high", "incidents"])
 
 
@@ -301,16 +324,15 @@ def territorial_changes(tables: Tables, window: Window) -> pd.DataFrame:
     """Every reported change of control: where, when, to whom and from whom."""
     events = known_events(tables, window)
     changes = events.loc[events["sub_event_type"].isin(TERRITORY_SUB_TYPES)].copy()
-    changes["taken_by"] = changes["sub_event_type"].map(
-        {"Government regains territory": "Government and allies", "Non-state actor overtakes territory":
-         "Opposition (Turkish-backed)"})
+    changes["taken_by"] = changes["sub_event_type"].map(tables.case.control_changes)
     columns = ["event_id", "event_date", "location", "taken_by", "actor1", "actor2", "notes", "source_ids"]
     return changes[columns].sort_values(["event_date", "location"]).reset_index(drop=True)
 
 
-def displacement_series(tables: Tables, window: Window,
-                        measure: str = "displaced_since_2019_12_01") -> pd.DataFrame:
-    """Displacement figures of one measure published by `as_of`, dated within the period or before it."""
+def displacement_series(tables: Tables, window: Window) -> pd.DataFrame:
+    """Figures of the case's displacement measure published by `as_of`, dated within the period or before it
+    (none when the case charts no displacement)."""
+    measure = tables.case.displacement_measure
     frame = tables.displacement
     days = as_days(frame["date"])
     keep = (frame["measure"] == measure) & (frame["published_at"] <= window.as_of) & (days <= window.end)
@@ -329,28 +351,33 @@ def actor_pairs(tables: Tables, window: Window) -> pd.DataFrame:
             .sort_values(["events", "actor1"], ascending=[False, True]).reset_index(drop=True))
 
 
-TURKISH_OFFICIAL_CLAIMANTS = ("Turkish Ministry of National Defence",
-                              "Minister of National Defence of Turkey (Hulusi Akar)",
-                              "President of Turkey", "Turkish security sources", "Government of Turkey")
+def comparison(tables: Tables) -> Comparison | None:
+    """The case's first comparison of a claimed measure against a claimant's deaths, if it has one."""
+    return tables.case.comparisons[0] if tables.case.comparisons else None
 
 
-def neutralised_versus_killed(tables: Tables, window: Window) -> pd.DataFrame:
-    """Per day: Turkish officials' 'neutralised' Syrian government forces against SOHR's death counts."""
+def claimed_versus_killed(tables: Tables, window: Window) -> pd.DataFrame:
+    """Per day: the case comparison's claimed measure (e.g. 'neutralised') by the claimants of one party, against
+    one claimant's deaths, about the same parties. Empty when the case defines no comparison."""
+    compared = comparison(tables)
+    if compared is None:
+        return pd.DataFrame(columns=["day"])
     current = current_event_claims(tables, window)
-    on_government = current["party"].isin(["syrian_government_forces", "allied_militias"])
-    turkish = current.loc[on_government & (current["measure"] == "neutralised")
-                          & current["claimant"].isin(TURKISH_OFFICIAL_CLAIMANTS)]
-    sohr = current.loc[on_government & (current["measure"] == "killed") & (current["claimant"] == "SOHR")]
+    on_parties = current["party"].isin(compared.about)
+    claimed = current.loc[on_parties & (current["measure"] == compared.measure)
+                          & current["claimant"].isin(tables.case.claimants_of(compared.claimed_by))]
+    against = current.loc[on_parties & (current["measure"] == "killed")
+                          & (current["claimant"] == compared.against_claimant)]
     days = pd.date_range(window.start, window.end, freq="D")
 
     def per_day(frame):
         return (frame.assign(day=as_days(frame["event_date"]))
                 .groupby("day")["value_low"].sum().reindex(days, fill_value=0).astype(int))
 
-    table = pd.DataFrame({"day": days, "turkish_neutralised": per_day(turkish).values,
-                          "sohr_killed": per_day(sohr).values})
-    table["turkish_neutralised_cumulative"] = table["turkish_neutralised"].cumsum()
-    table["sohr_killed_cumulative"] = table["sohr_killed"].cumsum()
+    table = pd.DataFrame({"day": days, compared.claimed_column: per_day(claimed).values,
+                          compared.against_column: per_day(against).values})
+    table[f"{compared.claimed_column}_cumulative"] = table[compared.claimed_column].cumsum()
+    table[f"{compared.against_column}_cumulative"] = table[compared.against_column].cumsum()
     return table
 
 
@@ -438,7 +465,7 @@ def changes_since(tables: Tables, window: Window,
     fresh = claims.loc[(claims["published_at"] > since) & (claims["published_at"] <= window.as_of)]
     new_claims = fresh.merge(events[["event_id", "location"]], on="event_id", how="left")
     new_claims = new_claims.assign(
-        published_local=new_claims["published_at"].astype("datetime64[s, UTC]").dt.tz_convert(LOCAL_TZ),
+        published_local=new_claims["published_at"].astype("datetime64[s, UTC]").dt.tz_convert(window.zone),
         change=new_claims["revises"].map(lambda previous: "first figure" if pd.isna(previous) else "revision"))
     event_columns = ["event_id", "event_date", "event_type", "sub_event_type", "location", "notes", "source_ids"]
     claim_columns = ["claim_id", "change", "location", "party", "measure", "value_text", "revises", "claimant",

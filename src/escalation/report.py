@@ -3,7 +3,8 @@
 In JupyterLab the chart is interactive (Plotly's mimetype); in the exported HTML it is a div
 drawn by the plotly.js the page inlines once. When the build passes an `output_dir`, the
 figure JSON and the table behind it are written there for the build to turn into
-`figures/<slug>.png|svg` and `<report>/tables/<slug>.csv`.
+`figures/<slug>.png|svg` and `<report>/tables/<slug>.csv`. Headings and prose that belong to
+the case come from case.yaml's `text` (`heading`, `prose`), so the notebooks hold none.
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ from html import escape
 from pathlib import Path
 
 import pandas as pd
-from IPython.display import HTML, display
+from IPython.display import HTML, Markdown, display
 
 from escalation import charts, metrics
+from escalation.case import Case
 from escalation.charts import Chart
-from escalation.data import LOCAL_TZ, Tables
+from escalation.data import Tables
 from escalation.metrics import Window
 
 PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
@@ -26,13 +28,31 @@ PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
 class Report:
     """Collects the charts and tables a notebook shows, for the build to export."""
 
-    def __init__(self, output_dir: str | Path | None = None):
+    def __init__(self, output_dir: str | Path | None, case: Case):
         self.output_dir = Path(output_dir) if output_dir else None
+        self.case = case
         self._figures: pd.DataFrame | None = None
         self._figures_for: Window | None = None
         if self.output_dir:
             (self.output_dir / "tables").mkdir(parents=True, exist_ok=True)
             (self.output_dir / "figures").mkdir(parents=True, exist_ok=True)
+
+    def heading(self, key: str, default: str, level: int = 2) -> None:
+        """A heading from case.yaml's `text.<key>`, else `default` (generic, with {focal} for the focal
+        incident's name, {party} for the focal party's label and {title} for the case title); the HTML
+        report's contents list it."""
+        display(Markdown(f"{'#' * level} {self.text(key, default)}"))
+
+    def prose(self, key: str, default: str = "") -> None:
+        """A paragraph from case.yaml's `text.<key>`, else `default`; nothing when both are empty."""
+        text = self.text(key, default)
+        if text:
+            display(Markdown(text))
+
+    def text(self, key: str, default: str) -> str:
+        case = self.case
+        return case.text.get(key) or default.format(focal=case.focal.name, title=case.title,
+                                                    party=case.party_label(case.focal.party))
 
     def chart(self, chart: Chart, tables: Tables, window: Window, caption: str = "") -> None:
         """Build, display and file one chart with the table it is drawn from."""
@@ -76,8 +96,8 @@ class Report:
             links = ", ".join(f'<a href="#{i}">{escape(str(publishers.get(i, i)))}</a>' for i in ids[:12])
             more = f" and {len(ids) - 12} more" if len(ids) > 12 else ""
             span = f"{row.value_low:,}" if row.value_low == row.value_high else f"{row.value_low:,}–{row.value_high:,}"
-            rows.append(f"<tr><td>{escape(_figure_label(row.figure, places))}</td><td><strong>{span}</strong></td>"
-                        f"<td>{links}{more}</td></tr>")
+            label = escape(_figure_label(row.figure, places, tables))
+            rows.append(f"<tr><td>{label}</td><td><strong>{span}</strong></td><td>{links}{more}</td></tr>")
         display(HTML('<div class="escalation-table"><table class="key-figures"><thead><tr><th>Figure</th>'
                      "<th>Range claimed</th><th>Sources</th></tr></thead><tbody>" + "".join(rows)
                      + f"</tbody></table><p>{escape(metrics.BEST_RULE)}</p></div>"))
@@ -93,7 +113,7 @@ class Report:
             f'<tr id="{escape(r.source_id)}"><td><code>{escape(r.source_id)}</code></td><td>{escape(r.publisher)}'
             f"{'' if r.originator == r.publisher else ' (from ' + escape(r.originator) + ')'}</td>"
             f'<td><a href="{escape(r.url)}">{escape(r.title)}</a></td>'
-            f"<td>{_moment(r.published_at, r.published_at_precision)}</td></tr>"
+            f"<td>{_moment(r.published_at, r.published_at_precision, window.zone)}</td></tr>"
             for r in listed.itertuples())
         display(HTML(f'<div class="escalation-table"><p>{len(listed)} sources.</p><table class="sources"><thead>'
                      "<tr><th>id</th><th>Publisher (originator)</th><th>Page</th><th>Published</th></tr></thead>"
@@ -103,6 +123,9 @@ class Report:
         """State the moment described and the data used; file `key_figures.csv` for every report."""
         counts = tables.counts()
         read = ", ".join(f"{c.accepted} {c.table}" for c in counts.itertuples())
+        case = tables.case
+        if case.description:
+            display(HTML(f'<p class="case-description">{escape(case.description)}</p>'))
         display(HTML(f"<p><strong>{escape(window.label())}.</strong> Data: {escape(read)} rows accepted "
                      f"from <code>{escape(str(tables.data_dir))}</code>.</p>"))
         quarantined = int(counts["quarantined"].sum())
@@ -119,20 +142,22 @@ class Report:
         return self._figures
 
 
-def _figure_label(figure: str, places: dict[str, str]) -> str:
-    if figure.startswith("killed.turkish_military.EV-"):
-        event_id = figure.split(".", 2)[2]
-        return f"Turkish soldiers killed: {places.get(event_id, event_id)}"
+def _figure_label(figure: str, places: dict[str, str], tables: Tables) -> str:
+    case = tables.case
+    focal_prefix = f"killed.{case.focal.party}."
+    if figure.startswith(focal_prefix):
+        event_id = figure[len(focal_prefix):]
+        return f"{charts.deaths_label(tables)}: {places.get(event_id, event_id)}"
     if figure.startswith("killed."):
-        return "Killed: " + metrics.PARTY_LABELS.get(figure.split(".", 1)[1], figure)
-    return {"events": "Events reported", "displaced": "Displaced since 1 Dec 2019"}.get(figure, figure)
+        return "Killed: " + case.party_label(figure.split(".", 1)[1])
+    return {"events": "Events reported", "displaced": case.displacement_label}.get(figure, figure)
 
 
-def _moment(value, precision) -> str:
-    """A publication moment in local time, as precise as the source allows."""
+def _moment(value, precision, zone) -> str:
+    """A publication moment in the case's local time, as precise as the source allows."""
     if pd.isna(value):
         return ""
-    local = pd.Timestamp(value).tz_convert(LOCAL_TZ)
+    local = pd.Timestamp(value).tz_convert(zone)
     return f"{local:%d %b %Y}" if precision == "day" else f"{local:%d %b %Y %H:%M}"
 
 

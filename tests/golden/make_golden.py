@@ -32,7 +32,7 @@ def golden_tables(data_dir: Path | None = None) -> dict[str, dict[str, str]]:
     tables = load_tables(data_dir)
     result = {}
     for name, (start, end, as_of) in WINDOWS.items():
-        window = Window.from_params(start, end, as_of)
+        window = Window.from_params(start, end, as_of, zone=tables.case.timezone)
         files = {f"{chart.slug}.csv": _csv(chart.table(tables, window)) for chart in charts.ALL_CHARTS}
         files["key_figures.csv"] = _csv(metrics.key_figures(tables, window))
         result[name] = files
