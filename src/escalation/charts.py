@@ -389,14 +389,24 @@ def event_map(tables: Tables, window: Window) -> go.Figure:
     """Events on an offline map: size by deaths, colour and symbol by type, a slider over days."""
     points = metrics.map_points(tables, window)
     known = metrics.known_events(tables, window)
+    lons, lats = points["longitude"], points["latitude"]
+    extent = tables.case.region.map_extent
+    x_range = y_range = None
+    if extent or len(points):
+        west, east, south, north = extent or (lons.min(), lons.max(), lats.min(), lats.max())
+        x_range = [min([west, *lons]) - 0.3, max([east, *lons]) + 0.3]
+        y_range = [min([south, *lats]) - 0.2, max([north, *lats]) + 0.2]
     fig = go.Figure()
     for feature in _borders()["features"]:
         xs, ys = [], []
         for line in feature["geometry"]["coordinates"]:
             xs += [p[0] for p in line] + [None]
             ys += [p[1] for p in line] + [None]
-        fig.add_scatter(x=xs, y=ys, mode="lines", line={"color": "#9a9a9a", "width": 1}, hoverinfo="skip",
-                        showlegend=False, name=feature["properties"]["name"])
+        shown_x, shown_y = [x for x in xs if x is not None], [y for y in ys if y is not None]
+        if x_range and (min(shown_x) <= x_range[1] and max(shown_x) >= x_range[0]
+                        and min(shown_y) <= y_range[1] and max(shown_y) >= y_range[0]):  # outlines the map shows
+            fig.add_scatter(x=xs, y=ys, mode="lines", line={"color": "#9a9a9a", "width": 1}, hoverinfo="skip",
+                            showlegend=False, name=feature["properties"]["name"])
     for name, (lon, lat) in tables.case.region.map_labels.items():
         fig.add_annotation(x=lon, y=lat, text=name, showarrow=False, font={"size": 13, "color": "#999"})
     for index, ((lat, lon), group) in enumerate(points.groupby(["latitude", "longitude"], sort=True)):
@@ -436,12 +446,9 @@ def event_map(tables: Tables, window: Window) -> go.Figure:
         fig.update_layout(sliders=[{"active": len(steps) - 1, "steps": steps, "y": -0.12, "len": 1.0,
                                     "currentvalue": {"prefix": "Events up to ", "font": {"size": 13}},
                                     "font": {"color": "rgba(0,0,0,0)"}, "pad": {"t": 30}}])
-    lons, lats = points["longitude"], points["latitude"]
-    extent = tables.case.region.map_extent
-    if extent or len(points):
-        west, east, south, north = extent or (lons.min(), lons.max(), lats.min(), lats.max())
-        fig.update_xaxes(range=[min([west, *lons]) - 0.3, max([east, *lons]) + 0.3])
-        fig.update_yaxes(range=[min([south, *lats]) - 0.2, max([north, *lats]) + 0.2])
+    if x_range:
+        fig.update_xaxes(range=x_range)
+        fig.update_yaxes(range=y_range)
     fig.update_yaxes(scaleanchor="x", scaleratio=1.23, showgrid=False, zeroline=False, constrain="domain")
     fig.update_xaxes(showgrid=False, zeroline=False, constrain="domain")
     located_share = f"{len(points)} of {len(known)} events"

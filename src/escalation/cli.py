@@ -33,7 +33,7 @@ def main() -> None:
 @click.option("--quarantine", "quarantine_csv", type=click.Path(path_type=Path),
               help="Also write the rows kept aside, with their reasons, to this CSV.")
 def validate(data_dir: Path, quarantine_csv: Path | None) -> None:
-    """Check every table against data/datapackage.json; non-zero exit on any problem."""
+    """Check case.yaml and every table against datapackage.json; non-zero exit on any problem."""
     from escalation.data import validate_tables
 
     tables = validate_tables(data_dir)

@@ -123,7 +123,8 @@ def validate_tables(data_dir: Path | str | None = None) -> Tables:
     try:
         case = load_case(data_dir)
     except CaseError as error:
-        fatal = [Problem(str(error.path), None, key or None, message) for key, message in error.problems]
+        fatal = [Problem(str(error.path), None, None, f"key {key}: {message}" if key else message)
+                 for key, message in error.problems]
         frames = {name: _empty(resources[name], None) for name in TABLE_ORDER}
         return Tables(data_dir, frames, _quarantine([]), list(fatal), {}, fatal)
     raw: dict[str, pd.DataFrame] = {}
@@ -188,7 +189,7 @@ def _check_case_events(case: Case, events: pd.DataFrame | None) -> list[Problem]
     known = set(events["event_id"])
     named = [("focal.event_id", case.focal.event_id)] if case.focal.event_id else []
     named += [(f"key_events.{event_id}", event_id) for event_id in case.key_events]
-    return [Problem(str(case.path), None, key, f"names {event_id!r}, which is not an event_id in events.csv")
+    return [Problem(str(case.path), None, None, f"key {key}: {event_id!r} is not an event_id in events.csv")
             for key, event_id in named if event_id not in known]
 
 
