@@ -56,6 +56,9 @@ def broken(data_copy, edit) -> str:
     (lambda c: c["focal"].update(party="turkish_army"), "focal.party",
      "'turkish_army' is not the id of a party in this file (did you mean turkish_military?)"),
     (lambda c: c.update(timezone="Asia/Idlib"), "timezone", "'Asia/Idlib' is not an IANA time zone name"),
+    (lambda c: c.update(timezone="America"), "timezone", "'America' is not an IANA time zone name"),
+    (lambda c: c["control_changes"].update({"Armed clash": "x"}), "control_changes.Armed clash",
+     "not a change-of-control sub-event type"),
     (lambda c: c.pop("parties"), "parties", "missing (required)"),
     (lambda c: c["region"].pop("boxes"), "region.boxes", "missing (required)"),
     (lambda c: c.update(key_event={}), "key_event", "unknown key (did you mean key_events?)"),
@@ -77,6 +80,18 @@ def test_malformed_yaml_is_reported_with_its_line_and_column(data_copy):
     (data_copy / "case.yaml").write_text("name: x\nparties: [\n  - id: a\n", encoding="utf-8")
     with pytest.raises(CaseError, match=r"case\.yaml: not valid YAML at line \d+, column \d+"):
         load_case(data_copy)
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (b"", "must be a mapping of keys to values, not nothing"),
+    (b"- a list\n", "must be a mapping of keys to values, not a list"),
+    (b"name: caf\xe9\n", "not UTF-8 text (invalid continuation byte at byte 9)"),
+])
+def test_a_case_file_that_is_no_mapping_is_named(data_copy, content, message):
+    (data_copy / "case.yaml").write_bytes(content)
+    with pytest.raises(CaseError) as raised:
+        load_case(data_copy)
+    assert str(raised.value) == f"{data_copy / 'case.yaml'}: {message}"
 
 
 def test_validate_reports_a_broken_case_without_a_traceback(data_copy):

@@ -206,8 +206,11 @@ def _parse(path: Path, content) -> Case:
     key_events = _text_mapping(check, top.get("key_events"), "key_events")
     displacement = check.mapping(top.get("displacement") or {}, "displacement", ("measure", "label"))
     comparisons = _comparisons(check, top.get("comparisons"), parties)
-    control_changes = {**DEFAULT_CONTROL_CHANGES,
-                       **_text_mapping(check, top.get("control_changes"), "control_changes")}
+    control_changes = _text_mapping(check, top.get("control_changes"), "control_changes")
+    for sub_event_type in set(control_changes) - set(DEFAULT_CONTROL_CHANGES):
+        check.fail(f"control_changes.{sub_event_type}",
+                   f"not a change-of-control sub-event type ({', '.join(DEFAULT_CONTROL_CHANGES)})")
+    control_changes = {**DEFAULT_CONTROL_CHANGES, **control_changes}
     text = _text_mapping(check, top.get("text"), "text")
     if check.problems:
         raise CaseError(path, check.problems)
@@ -227,7 +230,7 @@ def _zone(check: _Checker, value) -> ZoneInfo:
         return utc  # reported as missing by the top-level check
     try:
         return ZoneInfo(str(value))
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder such as 'America', a too long name
         check.fail("timezone", f"{value!r} is not an IANA time zone name (e.g. Europe/Istanbul, America/Bogota)")
         return utc
 
