@@ -308,11 +308,14 @@ def claim_timeline(tables: Tables, window: Window) -> go.Figure:
 
 
 def _most_revised(history: pd.DataFrame) -> tuple[str, list[int]]:
-    """The claimant who changed their figure most often (ties: the first to publish), and their figures."""
-    changes = {claimant: (group["value_low"].diff().fillna(0) != 0).sum()
+    """The claimant who changed their figure most often (ties: the first to publish), and their successive
+    figures (a repeated figure once)."""
+    figures = {claimant: [int(v) for v in group["value_low"]]
                for claimant, group in history.groupby("claimant", sort=False)}
-    reviser = max(changes, key=lambda claimant: changes[claimant])
-    return reviser, [int(v) for v in history.loc[history["claimant"] == reviser, "value_low"]]
+    steps = {claimant: [v for i, v in enumerate(values) if i == 0 or v != values[i - 1]]
+             for claimant, values in figures.items()}
+    reviser = max(steps, key=lambda claimant: len(steps[claimant]))
+    return reviser, steps[reviser]
 
 
 # 5 ------------------------------------------------------------------------------------------------
