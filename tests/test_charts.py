@@ -29,7 +29,8 @@ def test_every_chart_states_its_finding_axes_source_alt_text_and_caption(tables,
     fig = chart(tables, window)
     assert fig.layout.title.text and len(fig.layout.title.text) > 20
     local = AS_OF.strftime("%d %b %Y %H:%M")
-    source_line = next(a.text for a in fig.layout.annotations if f"{len(reference.rows('sources'))} public pages" in a.text)
+    pages = f"{len(reference.rows('sources'))} public pages"
+    source_line = next(a.text for a in fig.layout.annotations if pages in a.text)
     assert f"as known at {local}" in source_line
     assert fig.layout.meta["alt"] and any(ch.isdigit() for ch in fig.layout.meta["alt"])
     assert fig.layout.meta["caption"]
