@@ -2,7 +2,8 @@
 
 It shares no code with `escalation`: it parses the files with the csv module and re-implements the
 documented rules (a bare date counts from the end of that day in UTC+3; each claimant's latest claim
-counts; low = min, high = max, best = median, of two middle figures the more recent).
+counts; low = the confirmed figure by the grade rule of data/README.md, high = max, best = median, of two
+middle figures the more recent, never below low).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import csv
 from collections import defaultdict
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
+
+import yaml
 
 from escalation import paths
 
@@ -50,6 +53,43 @@ def current_claims(as_of: datetime, start: date, end: date, measure: str = "kill
     return latest
 
 
+def case() -> dict:
+    return yaml.safe_load((paths.DATA_DIR / "case.yaml").read_text(encoding="utf-8"))
+
+
+def stance(claim: dict) -> str:
+    """own / adversary / third_party, from the claim's own cell or case.yaml's claimants and sides."""
+    if claim.get("stance"):
+        return claim["stance"]
+    parties = case()["parties"]
+    side = {p["id"]: p.get("side") or p["id"] for p in parties}
+    speaks_for = {c: p["id"] for p in parties for c in p.get("claimants", [])}
+    if claim["claimant"] not in speaks_for:
+        return "third_party"
+    return "own" if side[speaks_for[claim["claimant"]]] == side[claim["party"]] else "adversary"
+
+
+def grade(claims: dict) -> tuple[str, int]:
+    """(grade, confirmed figure) of one incident from its claimants' latest claims."""
+    independent = set(case().get("grading", {}).get("independent_affiliations", []))
+    pages = {s["source_id"]: s for s in rows("sources")}
+    own = [int(c["value_low"]) for c in claims.values() if stance(c) == "own"]
+    others = [int(c["value_high"] or c["value_low"]) for c in claims.values() if stance(c) != "own"]
+    if (own and max(own) == 0 and others and max(others) > 0) or all(
+            stance(c) == "adversary" for c in claims.values()):
+        return "contested", 0
+    by_originator: dict = {}
+    for c in claims.values():
+        page = pages[c["source_id"]]
+        if stance(c) == "third_party" and page["affiliation"] in independent:
+            by_originator[page["originator"]] = max(by_originator.get(page["originator"], 0), int(c["value_low"]))
+    agreed = sorted(by_originator.values(), reverse=True)[1:2]
+    confirmed = own[:] and [max(own)]
+    if confirmed or agreed:
+        return "confirmed", max(confirmed + agreed)
+    return "single-source", 0
+
+
 def incident_range(claims: dict) -> tuple[int, int, int]:
     """(low, best, high) for one incident from its claimants' latest claims."""
     lows = sorted((int(c["value_low"]), moment(c["published_at"])) for c in claims.values())
@@ -57,7 +97,8 @@ def incident_range(claims: dict) -> tuple[int, int, int]:
     n = len(lows)
     middle = [lows[n // 2]] if n % 2 else [lows[n // 2 - 1], lows[n // 2]]
     best = max(middle, key=lambda pair: (pair[1], pair[0]))[0]
-    return lows[0][0], best, max(highs)
+    low = grade(claims)[1]
+    return low, max(best, low), max(highs)
 
 
 def party_totals(as_of: datetime, start: date, end: date, party: str) -> tuple[int, int, int]:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from datetime import date, datetime
 
 import pandas as pd
 import pytest
 import reference
-import ruptures
 
-from escalation import charts
+from escalation import charts, metrics
 from escalation.metrics import Window
 
 START, END = date(2020, 2, 1), date(2020, 3, 6)
@@ -30,7 +28,10 @@ def trace(fig, name):
 def test_every_chart_states_its_finding_axes_source_alt_text_and_caption(tables, window, chart):
     fig = chart(tables, window)
     assert fig.layout.title.text and len(fig.layout.title.text) > 20
-    assert any(a.text.startswith("Source: claim-level tables") for a in fig.layout.annotations)
+    local = AS_OF.strftime("%d %b %Y %H:%M")
+    pages = f"{len(reference.rows('sources'))} public pages"
+    source_line = next(a.text for a in fig.layout.annotations if pages in a.text)
+    assert f"as known at {local}" in source_line
     assert fig.layout.meta["alt"] and any(ch.isdigit() for ch in fig.layout.meta["alt"])
     assert fig.layout.meta["caption"]
     assert fig.layout.xaxis.title.text or chart.slug == "escalation-phases"
@@ -87,34 +88,38 @@ def test_reconciliation_gap_on_28_february(tables, window):
     assert checked >= 3, "the agencies' 28 February totals (53, 54) should be in the data"
 
 
-def test_at_least_one_change_point_on_the_default_data(tables, window):
+def test_change_points_find_a_known_step():
+    # 12 quiet days (1 event, no deaths) then 12 violent ones (9 events, 40 deaths): one new phase, on day 13
+    days = pd.date_range("2021-01-01", periods=24, freq="D")
+    quiet, violent = [1] * 12, [9] * 12
+    intensity = pd.DataFrame({"day": days, "events": quiet + violent, "deaths_best": [0] * 12 + [40] * 12})
+    assert metrics.change_points(intensity) == [pd.Timestamp("2021-01-13")]
+
+
+def test_no_change_point_in_a_flat_series():
+    days = pd.date_range("2021-01-01", periods=24, freq="D")
+    intensity = pd.DataFrame({"day": days, "events": [3] * 24, "deaths_best": [5] * 24})
+    assert metrics.change_points(intensity) == []
+
+
+def test_the_phase_chart_names_the_change_points_it_draws(tables, window):
     fig = charts.escalation_phases(tables, window)
     table = charts.escalation_phases.table(tables, window)
     found = list(table.loc[table["phase_starts"], "day"])
-    assert found, "no change point detected"
-    assert found[0].strftime("%d %b") in fig.layout.title.text
-    counts = reference.events_per_day(AS_OF, START, END)
-    deaths = {d: 0 for d in counts}
-    for (event_id, _), claims in reference.current_claims(AS_OF, START, END).items():
-        day = next(date.fromisoformat(e["event_date"]) for e in reference.rows("events") if e["event_id"] == event_id)
-        deaths[day] = deaths.get(day, 0) + reference.incident_range(claims)[1]
-    days = [START + pd.Timedelta(days=i) for i in range((END - START).days + 1)]
-    signal = pd.DataFrame({"events": [counts.get(d, 0) for d in days],
-                           "deaths": [deaths.get(d, 0) for d in days]}).to_numpy(dtype=float)
-    signal = (signal - signal.mean(axis=0)) / signal.std(axis=0)
-    penalty = 2 * signal.shape[1] * math.log(len(days))
-    ends = ruptures.Pelt(model="l2", min_size=3, jump=1).fit(signal).predict(pen=penalty)
-    assert [pd.Timestamp(days[e]) for e in ends[:-1]] == found
+    assert found, "no change point detected on the default data"
+    assert all(day.strftime("%d %b") in fig.layout.title.text for day in found)
+    drawn = [a.text for a in fig.layout.annotations if a.text.startswith("new phase")]
+    assert drawn == [f"new phase {day:%d %b}" for day in found]
 
 
 def test_turkish_deaths_by_incident_bars_are_the_best_figures(tables, window):
     fig = charts.focal_deaths_by_incident(tables, window)
-    bars = trace(fig, "best figure")
-    expected = {event_id: reference.incident_range(claims)[1]
-                for (event_id, party), claims in reference.current_claims(AS_OF, START, END).items()
-                if party == "turkish_military"}
-    assert sorted(bars.y) == sorted(expected.values())
-    assert int(sum(bars.y)) == sum(expected.values())
+    bars = {grade: list(t.y) for t in fig.data if t.type == "bar" for grade in [t.name.split(", ")[-1]]}
+    expected: dict = {}
+    for (_, party), claims in reference.current_claims(AS_OF, START, END).items():
+        if party == "turkish_military":
+            expected.setdefault(reference.grade(claims)[0], []).append(reference.incident_range(claims)[1])
+    assert {grade: sorted(v) for grade, v in bars.items()} == {grade: sorted(v) for grade, v in expected.items()}
 
 
 def test_map_draws_only_located_events_and_offline_borders(tables, window):
@@ -141,7 +146,8 @@ def test_displacement_shows_open_ended_figures_as_such(tables, window):
     assert sorted(v for _, v in points) == sorted(int(r["value_low"]) for r in expected)
     open_ended = [r for r in expected if not r["value_high"]]
     symbols = [s for t in fig.data if t.mode == "markers" for s in t.marker.symbol]
-    assert symbols.count("triangle-up") >= len(open_ended) > 0
+    assert len(open_ended) > 0
+    assert symbols.count("triangle-up") == len(open_ended), "an up-triangle means an open-ended figure, nothing else"
 
 
 def test_actor_heatmap_counts(tables, window):
@@ -153,7 +159,16 @@ def test_actor_heatmap_counts(tables, window):
 
 def test_neutralised_is_compared_not_added(tables, window):
     fig = charts.neutralised_vs_killed(tables, window)
-    neutralised = [c for c in reference.rows("claims") if c["measure"] == "neutralised" and c["scope"] == "event"]
+    officials = {c for p in reference.case()["parties"] if p["id"] == "turkish_military" for c in p["claimants"]}
+    claimed = [c for (_, party), claims in reference.current_claims(AS_OF, START, END, "neutralised").items()
+               if party in ("syrian_government_forces", "allied_militias")
+               for c in claims.values() if c["claimant"] in officials]
+    killed = [c for (_, party), claims in reference.current_claims(AS_OF, START, END, "killed").items()
+              if party in ("syrian_government_forces", "allied_militias")
+              for c in claims.values() if c["claimant"] == "SOHR"]
     cumulative = trace(fig, "Turkish officials: 'neutralised' cumulative")
-    assert max(v for v in cumulative.y if v == v) <= sum(int(c["value_low"]) for c in neutralised)
+    sohr = trace(fig, "SOHR: killed cumulative")
+    assert claimed and killed
+    assert cumulative.y[-1] == sum(int(c["value_low"]) for c in claimed)
+    assert sohr.y[-1] == sum(int(c["value_low"]) for c in killed)
     assert fig.layout.yaxis.type == "log"

@@ -42,6 +42,7 @@ class Party:
     acled_inter: tuple[int, ...] = ()  # ACLED inter codes mapped to this party by the importer
     ucdp_sides: tuple[str, ...] = ()  # UCDP side names mapped to this party by the importer
     claimants: tuple[str, ...] = ()  # claimants that speak for this party (its own side)
+    side: str = ""  # parties of one side speak for each other; empty: a side of its own
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,15 @@ class Case:
     comparisons: tuple[Comparison, ...]
     control_changes: dict[str, str]
     text: dict[str, str]
+    independent_affiliations: tuple[str, ...] = ()  # sources.affiliation values of independent pages
+
+    def claimant_party(self) -> dict[str, str]:
+        """Claimant → the party it speaks for."""
+        return {claimant: party.id for party in self.parties for claimant in party.claimants}
+
+    def party_side(self) -> dict[str, str]:
+        """Party → its side (its own id when the case names none)."""
+        return {party.id: party.side or party.id for party in self.parties}
 
     @property
     def party_ids(self) -> list[str]:
@@ -113,8 +123,10 @@ class Case:
 
 #: Top-level keys: required ones, then optional ones.
 REQUIRED = ("name", "title", "timezone", "region", "parties", "focal")
-OPTIONAL = ("description", "known_at", "key_events", "displacement", "comparisons", "control_changes", "text")
-PARTY_KEYS = ("id", "label", "colour", "actors", "acled_inter", "ucdp_sides", "claimants")
+OPTIONAL = ("description", "known_at", "key_events", "displacement", "comparisons", "control_changes", "text",
+            "grading")
+PARTY_KEYS = ("id", "label", "colour", "actors", "acled_inter", "ucdp_sides", "claimants", "side")
+GRADING_KEYS = ("independent_affiliations",)
 FOCAL_KEYS = ("event_id", "party", "measure", "name", "deaths_label")
 REGION_KEYS = ("countries", "boxes", "map_extent", "map_labels")
 COMPARISON_KEYS = ("measure", "claimed_by", "claimed_label", "about", "against_claimant", "columns", "note")
@@ -212,6 +224,8 @@ def _parse(path: Path, content) -> Case:
                    f"not a change-of-control sub-event type ({', '.join(DEFAULT_CONTROL_CHANGES)})")
     control_changes = {**DEFAULT_CONTROL_CHANGES, **control_changes}
     text = _text_mapping(check, top.get("text"), "text")
+    grading = check.mapping(top.get("grading") or {}, "grading", GRADING_KEYS)
+    independent = check.strings(grading.get("independent_affiliations"), "grading.independent_affiliations")
     if check.problems:
         raise CaseError(path, check.problems)
     measure = check.text(displacement.get("measure"), "displacement.measure") or None
@@ -221,7 +235,8 @@ def _parse(path: Path, content) -> Case:
         known_at=check.text(top.get("known_at"), "known_at", DEFAULT_KNOWN_AT), region=region,
         parties=tuple(parties), focal=focal, key_events=key_events, displacement_measure=measure,
         displacement_label=check.text(displacement.get("label"), "displacement.label", measure or ""),
-        comparisons=tuple(comparisons), control_changes=control_changes, text=text)
+        comparisons=tuple(comparisons), control_changes=control_changes, text=text,
+        independent_affiliations=independent)
 
 
 def _zone(check: _Checker, value) -> ZoneInfo:
@@ -294,7 +309,8 @@ def _parties(check: _Checker, value) -> list[Party]:
             id=party_id, label=check.text(item.get("label"), f"{key}.label"), colour=colour,
             actors=check.strings(item.get("actors"), f"{key}.actors"), acled_inter=tuple(inter),
             ucdp_sides=check.strings(item.get("ucdp_sides"), f"{key}.ucdp_sides"),
-            claimants=check.strings(item.get("claimants"), f"{key}.claimants")))
+            claimants=check.strings(item.get("claimants"), f"{key}.claimants"),
+            side=check.text(item.get("side"), f"{key}.side")))
     speakers: dict[str, str] = {}
     for party in parties:
         for claimant in party.claimants:

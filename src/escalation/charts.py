@@ -18,20 +18,21 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from escalation import metrics
+from escalation import grading, metrics
 from escalation.data import Tables
 from escalation.metrics import Window
 
 #: Okabe–Ito colours: distinguishable with the common colour-vision deficiencies.
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
 DASHES = ["solid", "dash", "dot", "dashdot", "longdash", "longdashdot"]
-MARKERS = ["circle", "square", "diamond", "triangle-up", "x", "star", "cross", "triangle-down"]
+#: No triangles: an up-triangle means an open-ended "at least N" figure (see the displacement chart).
+MARKERS = ["circle", "square", "diamond", "x", "star", "cross", "hexagon", "pentagon"]
 
 EVENT_TYPE_STYLE = {  # colour, bar pattern, marker symbol: two encodings besides the legend text
     "Battles": (PALETTE[3], "", "square"),
     "Explosions/Remote violence": (PALETTE[0], "/", "circle"),
     "Violence against civilians": (PALETTE[4], ".", "diamond"),
-    "Strategic developments": (PALETTE[2], "x", "triangle-up"),
+    "Strategic developments": (PALETTE[2], "x", "hexagram"),
     "Protests": (PALETTE[1], "-", "star"),
     "Riots": (PALETTE[5], "+", "cross"),
 }
@@ -117,6 +118,10 @@ def _short_place(location: str) -> str:
     return "place n/k" if "place not given" in str(location) else place(location, 13)
 
 
+#: Bar patterns of incident grades: plain when confirmed, hatched when single-source, cross-hatched when contested.
+GRADE_PATTERNS = {"confirmed": "", "single-source": "/", "contested": "x"}
+
+
 def _claimant_style(index: int) -> tuple[str, str]:
     """Colour and marker for the index-th claimant: 64 distinct pairs before any repeats."""
     return PALETTE[index % len(PALETTE)], MARKERS[(index + index // len(PALETTE)) % len(MARKERS)]
@@ -195,7 +200,7 @@ def cumulative_deaths(tables: Tables, window: Window) -> go.Figure:
         finals.append((label, int(last["low"]), int(last["best"]), int(last["high"])))
     finals.sort(key=lambda f: -f[2])
     if finals:
-        title = f"Killed by {window.end:%d %b}, lowest to highest claims: " + "; ".join(
+        title = f"Killed by {window.last_day:%d %b}, confirmed to highest claims: " + "; ".join(
             f"{label} {_fmt(low)}–{_fmt(high)}" for label, low, _, high in finals[:2])
     else:
         title = "No death claims published yet for this period"
@@ -203,10 +208,10 @@ def cumulative_deaths(tables: Tables, window: Window) -> go.Figure:
     _finish(fig, tables, window, title=title, x_title="Day of the incident (local time)",
             y_title="Deaths since the start of the period",
             alt=f"Cumulative deaths by party as bands. {summary}.",
-            caption=(metrics.BEST_RULE + " A band's low edge adds up the lowest current claim of every "
-                     "incident, its high edge the highest (an 'at least N' counts as N). Agencies' running "
-                     "totals are compared in the reconciliation chart, not added here. Shaded: low–high; line: "
-                     "best."), height=600, bottom=190)
+            caption=(metrics.BEST_RULE + " " + grading.GRADE_RULE + " A band's low edge adds up the confirmed "
+                     "figure of every incident, its high edge the highest current claim (an 'at least N' counts as "
+                     "N). Agencies' running totals are compared in the reconciliation chart, not added here. "
+                     "Shaded: low–high; line: best. Lines end at the moment described."), height=600, bottom=190)
     _annotate_key_events(fig, tables, window)
     return fig
 
@@ -226,18 +231,27 @@ def focal_deaths_by_incident(tables: Tables, window: Window) -> go.Figure:
     labels = {row.event_id: f"{pd.Timestamp(row.event_date):%d %b}<br>{_short_place(row.location)}"
               for row in incidents.itertuples()}
     fig = go.Figure()
-    fig.add_bar(x=[labels[e] for e in incidents["event_id"]], y=incidents["best"], name="best figure",
-                marker={"color": "#bbbbbb"},
-                customdata=incidents[["low", "high"]],
-                hovertemplate="%{x}<br>best %{y}, range %{customdata[0]}–%{customdata[1]}<extra></extra>")
+    for grade, pattern in GRADE_PATTERNS.items():
+        graded = incidents.loc[incidents["grade"] == grade]
+        if graded.empty:
+            continue
+        fig.add_bar(x=[labels[e] for e in graded["event_id"]], y=graded["best"], name=f"best figure, {grade}",
+                    marker={"color": "#bbbbbb", "pattern": {"shape": pattern, "fgcolor": "#555"}},
+                    customdata=graded[["low", "high", "grade"]],
+                    hovertemplate=("%{x}<br>best %{y}, range %{customdata[0]}–%{customdata[1]}"
+                                   "<br>incident %{customdata[2]}<extra></extra>"))
     for index, (claimant, group) in enumerate(claims.groupby("claimant", sort=True)):
         colour, symbol = _claimant_style(index)
+        adversary = group["stance"] == "adversary"
         fig.add_scatter(
             x=[labels[e] for e in group["event_id"]], y=group["value_low"], mode="markers", name=claimant,
-            marker={"symbol": symbol, "size": 11, "color": colour,
-                    "line": {"width": 1, "color": "#222"}},
-            customdata=group[["value_text", "source_id"]],
-            hovertemplate=f"<b>{claimant}</b>: %{{customdata[0]}}<br>source %{{customdata[1]}}<extra></extra>")
+            marker={"symbol": [f"{symbol}-open" if a else symbol for a in adversary], "size": 11, "color": colour,
+                    "line": {"width": [2.5 if a else 1 for a in adversary],
+                             "color": [colour if a else "#222" for a in adversary]}},
+            customdata=group[["value_text", "source_id", "stance"]].assign(
+                stance=group["stance"].str.replace("_", " ")),
+            hovertemplate=(f"<b>{claimant}</b> (%{{customdata[2]}}): %{{customdata[0]}}<br>source "
+                           "%{customdata[1]}<extra></extra>"))
     focal = tables.case.focal
     party = tables.case.party_label(focal.party)
     if len(incidents):
@@ -246,15 +260,20 @@ def focal_deaths_by_incident(tables: Tables, window: Window) -> go.Figure:
         title = (f"{int(incidents['best'].sum())} {deaths_label(tables)} in {len(incidents)} incidents by the "
                  f"best figures; claims for {pd.Timestamp(worst['event_date']):%d %b} range "
                  f"{int(spread.min())}–{int(worst['high'])}")
+        contested = int((incidents["grade"] == "contested").sum())
+        title += f"; {contested} contested" if contested else ""
     else:
         title = f"No {party} deaths claimed yet"
     _finish(fig, tables, window, title=title, x_title="Incident (date and place)",
             y_title=f"{deaths_label(tables)} (claimed)",
             alt=f"Bar chart of {party} deaths per incident with each claimant as a marker. {title}.",
-            caption=("Bars: the best figure (median of each claimant's latest claim). Markers: each "
-                     "claimant's latest figure; an 'at least N' is drawn at N. " + metrics.BEST_RULE), height=600,
+            caption=("Bars: the best figure (median of each claimant's latest claim), plain for confirmed "
+                     "incidents, hatched for single-source ones, cross-hatched for contested ones. Markers: each "
+                     "claimant's latest figure, hollow where the claimant is the party's adversary; an 'at least N' "
+                     "is drawn at N. " + metrics.BEST_RULE + " " + grading.GRADE_RULE), height=600,
             bottom=130, legend_right=True)
-    fig.update_layout(barmode="overlay", xaxis={"tickangle": -35, "tickfont": {"size": 10}})
+    fig.update_layout(barmode="overlay", xaxis={"tickangle": -35, "tickfont": {"size": 10}, "categoryorder": "array",
+                                                "categoryarray": [labels[e] for e in incidents["event_id"]]})
     return fig
 
 
@@ -394,11 +413,14 @@ def event_map(tables: Tables, window: Window) -> go.Figure:
     known = metrics.known_events(tables, window)
     lons, lats = points["longitude"], points["latitude"]
     extent = tables.case.region.map_extent
+    labels = tables.case.region.map_labels
     x_range = y_range = None
     if extent or len(points):
         west, east, south, north = extent or (lons.min(), lons.max(), lats.min(), lats.max())
-        x_range = [min([west, *lons]) - 0.3, max([east, *lons]) + 0.3]
-        y_range = [min([south, *lats]) - 0.2, max([north, *lats]) + 0.2]
+        label_lons, label_lats = [lon for lon, _ in labels.values()], [lat for _, lat in labels.values()]
+        # the case's place labels are inside the map, never drawn over the axes
+        x_range = [min([west, *lons, *label_lons]) - 0.3, max([east, *lons, *label_lons]) + 0.3]
+        y_range = [min([south, *lats, *label_lats]) - 0.2, max([north, *lats, *label_lats]) + 0.2]
     fig = go.Figure()
     for feature in _borders()["features"]:
         xs, ys = [], []
@@ -410,7 +432,7 @@ def event_map(tables: Tables, window: Window) -> go.Figure:
                         and min(shown_y) <= y_range[1] and max(shown_y) >= y_range[0]):  # outlines the map shows
             fig.add_scatter(x=xs, y=ys, mode="lines", line={"color": "#9a9a9a", "width": 1}, hoverinfo="skip",
                             showlegend=False, name=feature["properties"]["name"])
-    for name, (lon, lat) in tables.case.region.map_labels.items():
+    for name, (lon, lat) in labels.items():
         fig.add_annotation(x=lon, y=lat, text=name, showarrow=False, font={"size": 13, "color": "#999"})
     for index, ((lat, lon), group) in enumerate(points.groupby(["latitude", "longitude"], sort=True)):
         name = min((place(loc).split(" and ")[0] for loc in group["location"]), key=len)
@@ -447,13 +469,15 @@ def event_map(tables: Tables, window: Window) -> go.Figure:
         steps.append({"method": "update", "label": f"{pd.Timestamp(day):%d %b}", "args": [{"visible": visible}]})
     if steps:
         fig.update_layout(sliders=[{"active": len(steps) - 1, "steps": steps, "y": -0.12, "len": 1.0,
-                                    "currentvalue": {"prefix": "Events up to ", "font": {"size": 13}},
+                                    "currentvalue": {"prefix": "Events up to ",
+                                                     "font": {"size": 13, "color": "#222"}},
                                     "font": {"color": "rgba(0,0,0,0)"}, "pad": {"t": 30}}])
     if x_range:
         fig.update_xaxes(range=x_range)
         fig.update_yaxes(range=y_range)
-    fig.update_yaxes(scaleanchor="x", scaleratio=1.23, showgrid=False, zeroline=False, constrain="domain")
-    fig.update_xaxes(showgrid=False, zeroline=False, constrain="domain")
+    # constrain="range": keeping the scale widens the ranges to fill the plot area instead of narrowing it
+    fig.update_yaxes(scaleanchor="x", scaleratio=1.23, showgrid=False, zeroline=False, constrain="range")
+    fig.update_xaxes(showgrid=False, zeroline=False, constrain="range")
     located_share = f"{len(points)} of {len(known)} events"
     deadliest = points.loc[points["best"].idxmax()] if len(points) else None
     title = (f"{located_share} have coordinates; the deadliest located event: {place(deadliest['location'])}, "

@@ -24,6 +24,7 @@ import pyarrow as pa
 
 from escalation import paths
 from escalation.case import Case, CaseError, load_case
+from escalation.grading import claim_stances
 from escalation.moments import parse_moment
 from escalation.schema import read_datapackage
 
@@ -175,6 +176,9 @@ def validate_tables(data_dir: Path | str | None = None) -> Tables:
                 )
         keep = ~frame["_line"].isin(bad[name].keys())
         frames[name] = frame.loc[keep].drop(columns="_line").reset_index(drop=True)
+    claims = frames["claims"]
+    stances = claim_stances(claims, case.claimant_party(), case.party_side())
+    frames["claims"] = claims.assign(stance=stances.astype(pd.ArrowDtype(pa.string())))
     return Tables(data_dir, frames, _quarantine(quarantine_rows), problems, rows_read, fatal, case)
 
 

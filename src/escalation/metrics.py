@@ -5,10 +5,11 @@ The rules, stated once here and quoted in chart captions:
   published at or before it are used (a bare date counts from the end of that local day).
 - A claimant's *current* claim about an event is its latest one published by then; earlier
   figures from the same claimant are superseded, not averaged.
-- For one event, party and measure: low = the smallest current figure, high = the largest
-  (an open-ended "at least N" contributes N), best = the median of the current claimants'
-  figures; with an even number of claimants, the more recently published of the two middle
-  figures, so that best is always a figure someone claimed and prefers newer information.
+- For one event, party and measure: low = the confirmed figure (see `escalation.grading`: whose
+  word each claim is decides what is confirmed), high = the largest current figure (an open-ended
+  "at least N" contributes N), best = the median of the current claimants' figures; with an even
+  number of claimants, the more recently published of the two middle figures, so that best is
+  always a figure someone claimed and prefers newer information (raised to low where it is below).
 - Running totals ("N killed this month") are compared with incident sums, never added to them.
 - "Neutralised" (an official term for killed, wounded or captured) is never added to deaths.
 
@@ -23,14 +24,17 @@ from datetime import tzinfo
 
 import pandas as pd
 
+from escalation import grading
 from escalation.case import Comparison
 from escalation.data import Tables
 from escalation.moments import end_of_day, utc_offset
 
 BEST_RULE = (
-    "Per incident, each claimant's latest figure counts: low = the smallest, high = the largest ('at least N' "
-    "counts as N), best = the median claimant (of two middle figures, the more recently published). "
-    "Running totals are not added to incident figures; 'neutralised' is never counted as killed."
+    "Per incident, each claimant's latest figure counts: low = the confirmed figure (the own side's concession, or "
+    "a figure two independent third parties both reach; nothing for single-source or contested incidents), "
+    "high = the largest claim ('at least N' counts as N), best = the median claimant (of two middle figures, the "
+    "more recently published), never below low. Running totals are not added to incident figures; 'neutralised' "
+    "is never counted as killed."
 )
 
 
@@ -61,6 +65,11 @@ class Window:
 
     def local(self, moment: pd.Timestamp) -> pd.Timestamp:
         return moment.tz_convert(self.zone)
+
+    @property
+    def last_day(self) -> pd.Timestamp:
+        """The last day the window can say anything about: `end`, or the local day of `as_of` if earlier."""
+        return min(self.end, pd.Timestamp(self.local(self.as_of).date()))
 
     def zone_label(self) -> str:
         """The UTC offset of local time at `as_of`, as printed beside local times (e.g. 'UTC+3')."""
@@ -107,41 +116,49 @@ def current_event_claims(tables: Tables, window: Window) -> pd.DataFrame:
     return claims.groupby(keys, sort=False).tail(1).reset_index(drop=True)
 
 
-def median_claim(claims: pd.DataFrame) -> int:
-    """The median figure; of two middle figures, the more recently published (then the larger)."""
-    ordered = claims.sort_values(["value_low", "published_at"]).reset_index(drop=True)
-    n = len(ordered)
-    if n % 2:
-        return int(ordered.loc[n // 2, "value_low"])
-    middle = ordered.loc[[n // 2 - 1, n // 2]].sort_values(["published_at", "value_low"])
-    return int(middle["value_low"].iloc[-1])
+def graded_claims(tables: Tables, window: Window, measure: str = "killed") -> pd.DataFrame:
+    """Each claimant's current incident claim on `measure`, with its stance and whether its page is
+    independent (an originator of an affiliation the case counts as independent)."""
+    current = current_event_claims(tables, window)
+    current = current.loc[current["measure"] == measure]
+    pages = tables.sources[["source_id", "originator", "affiliation"]]
+    current = current.merge(pages, on="source_id", how="left")
+    independent = tables.case.independent_affiliations
+    marked = current["affiliation"].isin(independent) if independent else pd.Series(True, index=current.index)
+    return current.assign(independent=marked.fillna(False).astype(bool),
+                          originator=current["originator"].fillna(current["claimant"]))
 
 
 def event_ranges(tables: Tables, window: Window, measure: str = "killed") -> pd.DataFrame:
-    """Low, best and high figure per event and party, with the claimants and sources behind them."""
-    current = current_event_claims(tables, window)
-    current = current.loc[current["measure"] == measure].copy()
-    columns = ["event_id", "event_date", "location", "party", "low", "best", "high",
+    """Low, best and high figure per event and party, its grade, and the claimants and sources behind them.
+
+    low = the confirmed figure (grading.GRADE_RULE); high = the largest current claim ('at least N' as N);
+    best = the median claimant (of two middle figures, the more recently published), never below low."""
+    keys = ["event_id", "party"]
+    current = graded_claims(tables, window, measure)
+    columns = ["event_id", "event_date", "location", "party", "low", "best", "high", "grade", "lowest_claim",
                "claimants", "source_ids", "n_claims"]
     if current.empty:
         return pd.DataFrame(columns=columns)
-    current["top"] = current["value_high"].fillna(current["value_low"]).astype(int)
-    rows = []
-    for (event_id, party), group in current.groupby(["event_id", "party"], sort=True):
-        lows = [int(v) for v in group["value_low"]]
-        rows.append({
-            "event_id": event_id,
-            "event_date": group["event_date"].iloc[0],
-            "location": group["location"].iloc[0],
-            "party": party,
-            "low": min(lows),
-            "best": median_claim(group),
-            "high": int(group["top"].max()),
-            "claimants": "; ".join(f"{c}: {t}" for c, t in zip(group["claimant"], group["value_text"])),
-            "source_ids": ";".join(sorted(set(group["source_id"]))),
-            "n_claims": len(group),
-        })
-    return pd.DataFrame(rows, columns=columns)
+    current = current.assign(top=current["value_high"].fillna(current["value_low"]).astype("int64"),
+                             value=current["value_low"].astype("int64"),
+                             said=current["claimant"] + " (" + current["stance"].str.replace("_", " ") + "): "
+                             + current["value_text"])
+    grouped = current.groupby(keys, sort=True)
+    ranges = grouped.agg(event_date=("event_date", "first"), location=("location", "first"),
+                         lowest_claim=("value", "min"), high=("top", "max"), claimants=("said", "; ".join),
+                         source_ids=("source_id", lambda ids: ";".join(sorted(set(ids)))),
+                         n_claims=("value", "size"))
+    ordered = current.sort_values([*keys, "value", "published_at"], kind="stable")
+    rank = ordered.groupby(keys).cumcount()
+    size = ordered.groupby(keys)["value"].transform("size")
+    middle = ordered.loc[(rank == size // 2) | ((size % 2 == 0) & (rank == size // 2 - 1))]
+    best = middle.sort_values([*keys, "published_at", "value"], kind="stable").groupby(keys)["value"].last()
+    grades = grading.grade_incidents(current, keys).set_index(keys)
+    ranges = ranges.join(grades).assign(best=best)
+    ranges["low"] = ranges["confirmed"]
+    ranges["best"] = ranges[["best", "low"]].max(axis=1)
+    return ranges.reset_index()[columns]
 
 
 def focal_event(tables: Tables) -> str | None:
@@ -186,8 +203,13 @@ def daily_event_counts(tables: Tables, window: Window) -> pd.DataFrame:
     return counts.reset_index()
 
 
+KEY_FIGURE_COLUMNS = ["figure", "value_low", "value_high", "grade", "high_single_source", "high_contested", "as_of",
+                      "source_ids"]
+
+
 def key_figures(tables: Tables, window: Window) -> pd.DataFrame:
-    """The headline numbers of the period, each a range with its sources."""
+    """The headline numbers of the period, each a range with its sources, and how much of each death range
+    rests on single-source and contested incidents (their high figures, which the low edge leaves out)."""
     label = window.local(window.as_of).isoformat()
     focal_party = tables.case.focal.party
     events = known_events(tables, window)
@@ -196,17 +218,26 @@ def key_figures(tables: Tables, window: Window) -> pd.DataFrame:
     ranges = event_ranges(tables, window, "killed")
     for party, group in ranges.groupby("party", sort=True):
         rows.append({"figure": f"killed.{party}", "value_low": int(group["low"].sum()),
-                     "value_high": int(group["high"].sum()), "as_of": label,
+                     "value_high": int(group["high"].sum()),
+                     "high_single_source": int(group.loc[group["grade"] == "single-source", "high"].sum()),
+                     "high_contested": int(group.loc[group["grade"] == "contested", "high"].sum()), "as_of": label,
                      "source_ids": ";".join(sorted(set(";".join(group["source_ids"]).split(";"))))})
     for incident in ranges.loc[ranges["party"] == focal_party].itertuples():
+        unconfirmed = incident.high if incident.grade != "confirmed" else 0
         rows.append({"figure": f"killed.{focal_party}.{incident.event_id}", "value_low": incident.low,
-                     "value_high": incident.high, "as_of": label, "source_ids": incident.source_ids})
+                     "value_high": incident.high, "grade": incident.grade,
+                     "high_single_source": unconfirmed if incident.grade == "single-source" else 0,
+                     "high_contested": unconfirmed if incident.grade == "contested" else 0,
+                     "as_of": label, "source_ids": incident.source_ids})
     displaced = latest_displacement(tables, window)
     if not displaced.empty:
         rows.append({"figure": "displaced", "value_low": int(displaced["value_low"].min()),
                      "value_high": int(displaced["value_high"].fillna(displaced["value_low"]).max()),
                      "as_of": label, "source_ids": ";".join(sorted(set(displaced["source_id"])))})
-    return pd.DataFrame(rows, columns=["figure", "value_low", "value_high", "as_of", "source_ids"])
+    figures = pd.DataFrame(rows, columns=KEY_FIGURE_COLUMNS)
+    for column in ("high_single_source", "high_contested"):
+        figures[column] = figures[column].astype("Int64")
+    return figures
 
 
 def latest_displacement(tables: Tables, window: Window) -> pd.DataFrame:
@@ -218,20 +249,20 @@ def latest_displacement(tables: Tables, window: Window) -> pd.DataFrame:
 
 
 def cumulative_deaths(tables: Tables, window: Window) -> pd.DataFrame:
-    """Per day and party, deaths from incident claims summed from the start of the period (low/best/high)."""
+    """Per day and party up to the window's last day (never past `as_of`), deaths from incident claims summed
+    from the start of the period (low/best/high)."""
     ranges = event_ranges(tables, window, "killed")
-    days = pd.date_range(window.start, window.end, freq="D")
-    rows = []
-    for party, group in ranges.groupby("party", sort=True):
-        daily = (group.assign(day=as_days(group["event_date"]))
-                 .groupby("day")[["low", "best", "high"]].sum().reindex(days, fill_value=0))
-        cumulative = daily.cumsum()
-        for day in days:
-            rows.append({"day": day, "party": party,
-                         "daily_low": int(daily.loc[day, "low"]), "daily_high": int(daily.loc[day, "high"]),
-                         "low": int(cumulative.loc[day, "low"]), "best": int(cumulative.loc[day, "best"]),
-                         "high": int(cumulative.loc[day, "high"])})
-    return pd.DataFrame(rows, columns=["day", "party", "daily_low", "daily_high", "low", "best", "high"])
+    days = pd.date_range(window.start, window.last_day, freq="D")
+    columns = ["day", "party", "daily_low", "daily_high", "low", "best", "high"]
+    if ranges.empty or days.empty:
+        return pd.DataFrame(columns=columns)
+    daily = (ranges.assign(day=as_days(ranges["event_date"]))
+             .groupby(["party", "day"])[["low", "best", "high"]].sum()
+             .reindex(pd.MultiIndex.from_product([sorted(ranges["party"].unique()), days], names=["party", "day"]),
+                      fill_value=0).astype("int64"))
+    cumulative = daily.groupby(level="party").cumsum()
+    table = cumulative.assign(daily_low=daily["low"], daily_high=daily["high"]).reset_index()
+    return table[columns]
 
 
 def incident_claims(tables: Tables, window: Window) -> pd.DataFrame:
@@ -240,10 +271,10 @@ def incident_claims(tables: Tables, window: Window) -> pd.DataFrame:
     current = current_event_claims(tables, window)
     current = current.loc[(current["party"] == party) & (current["measure"] == measure)]
     ranges = event_ranges(tables, window, measure)
-    ranges = ranges.loc[ranges["party"] == party, ["event_id", "low", "best", "high"]]
+    ranges = ranges.loc[ranges["party"] == party, ["event_id", "low", "best", "high", "grade"]]
     merged = current.merge(ranges, on="event_id")
-    columns = ["event_id", "event_date", "location", "claimant", "value_low", "value_high", "value_text",
-               "published_at", "source_id", "low", "best", "high"]
+    columns = ["event_id", "event_date", "location", "claimant", "stance", "value_low", "value_high", "value_text",
+               "published_at", "source_id", "low", "best", "high", "grade"]
     return merged[columns].sort_values(["event_date", "event_id", "claimant"]).reset_index(drop=True)
 
 

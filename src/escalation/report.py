@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 from IPython.display import HTML, Markdown, display
 
-from escalation import charts, metrics
+from escalation import charts, grading, metrics
 from escalation.case import Case
 from escalation.charts import Chart
 from escalation.data import Tables
@@ -97,10 +97,11 @@ class Report:
             more = f" and {len(ids) - 12} more" if len(ids) > 12 else ""
             span = f"{row.value_low:,}" if row.value_low == row.value_high else f"{row.value_low:,}–{row.value_high:,}"
             label = escape(_figure_label(row.figure, places, tables))
-            rows.append(f"<tr><td>{label}</td><td><strong>{span}</strong></td><td>{links}{more}</td></tr>")
+            rows.append(f"<tr><td>{label}</td><td><strong>{span}</strong></td><td>{_weight(row)}</td>"
+                        f"<td>{links}{more}</td></tr>")
         display(HTML('<div class="escalation-table"><table class="key-figures"><thead><tr><th>Figure</th>'
-                     "<th>Range claimed</th><th>Sources</th></tr></thead><tbody>" + "".join(rows)
-                     + f"</tbody></table><p>{escape(metrics.BEST_RULE)}</p></div>"))
+                     "<th>Range claimed</th><th>How firm</th><th>Sources</th></tr></thead><tbody>" + "".join(rows)
+                     + f"</tbody></table><p>{escape(metrics.BEST_RULE)} {escape(grading.GRADE_RULE)}</p></div>"))
 
     def sources(self, tables: Tables, window: Window) -> None:
         """Every page cited by the events and claims of the period, with an anchor per source id."""
@@ -140,6 +141,18 @@ class Report:
         if self._figures_for is not window:
             self._figures, self._figures_for = metrics.key_figures(tables, window), window
         return self._figures
+
+
+def _weight(row) -> str:
+    """How much of a death range rests on incidents nobody has confirmed, in words."""
+    if isinstance(row.grade, str) and row.grade:
+        return escape(row.grade)
+    parts = [f"{int(value):,} of the high edge rests on {kind} claims"
+             for value, kind in ((row.high_single_source, "single-source"), (row.high_contested, "contested"))
+             if pd.notna(value) and value]
+    if pd.notna(row.high_single_source) and not parts:
+        return "all confirmed"
+    return escape("; ".join(parts))
 
 
 def _figure_label(figure: str, places: dict[str, str], tables: Tables) -> str:
