@@ -40,7 +40,7 @@ def validate(data_dir: Path, quarantine_csv: Path | None) -> None:
     try:
         tables = validate_tables(data_dir)
     except DataError as error:
-        click.echo(f"error: {error}", err=True)
+        click.echo("error: " + "\n  ".join(str(p) for p in error.problems), err=True)
         sys.exit(EXIT_DATA)
     click.echo(tables.summary())
     if quarantine_csv:

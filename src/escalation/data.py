@@ -240,7 +240,8 @@ def _check_cells(data_dir: Path, resource: dict):
         schema = Schema.from_descriptor({k: v for k, v in resource["schema"].items() if k != "foreignKeys"})
     except FrictionlessException as error:
         raise DataError([Problem(str(descriptor_path(data_dir)), None, None,
-                                 f"resource {resource['name']}: {error.error.note}")]) from error
+                                 f"resource {resource['name']}: " + "; ".join(
+                                     [r.note for r in error.reasons] or [error.error.note]))]) from error
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         report = Resource(data=[names, *checked_rows], schema=schema).validate(limit_errors=100_000)
@@ -283,7 +284,7 @@ def _read_records(path: Path, names: list[str]) -> tuple[list[Problem], list[tup
         return [_encoding_problem(label, data, error, names)], []
     limit = csv.field_size_limit()
     csv.field_size_limit(max(limit, len(text) + 1))  # long cells get a message of their own, not a csv.Error
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    reader = csv.reader(io.StringIO(text, newline="\n"), strict=True)  # lines end at LF only, as grep and wc count
     records: list[tuple[int, list[str]]] = []
     try:
         last_line = 0
@@ -291,8 +292,9 @@ def _read_records(path: Path, names: list[str]) -> tuple[list[Problem], list[tup
             records.append((last_line + 1, cells))
             last_line = reader.line_num
     except csv.Error as error:
-        return [Problem(label, reader.line_num, None, f"not readable as CSV: {error} (a stray or unclosed "
-                                                      "quote?)")], []
+        reason = ("a line ends in a lone carriage return; save the file with LF or CRLF line ends"
+                  if "new-line character" in str(error) else f"{error} (a stray or unclosed quote?)")
+        return [Problem(label, max(reader.line_num, 1), None, f"not readable as CSV: {reason}")], []
     finally:
         csv.field_size_limit(limit)
     if not records:

@@ -127,6 +127,12 @@ def _schema_faults(schema: dict) -> list[str]:
         if not isinstance(constraints, dict):
             faults.append(f"field {spec['name']}: constraints must be an object")
             continue
+        if not isinstance(constraints.get("enum", []), list):
+            faults.append(f"field {spec['name']}: enum must be a list of the allowed values")
+        for bound in ("minimum", "maximum"):
+            if bound in constraints and (isinstance(constraints[bound], bool)
+                                         or not isinstance(constraints[bound], int | float)):
+                faults.append(f"field {spec['name']}: {bound} must be a number")
         try:
             re.compile(str(constraints.get("pattern", "")))
         except re.error as error:
