@@ -98,22 +98,23 @@ def free_text_fields(data_dir: Path) -> dict[str, list[str]]:
     return fields
 
 
-def plant_hostile_strings(data_dir: Path, urls: bool = False) -> dict[str, dict[int, str]]:
-    """Hostile string i into every free-text cell of data row i of every table; returns table → line → string.
+def plant_hostile_strings(data_dir: Path, texts: list[str] = HOSTILE_STRINGS,
+                          urls: bool = False) -> dict[str, dict[int, str]]:
+    """Text i into every free-text cell of data row i of every table; returns table → line → text.
 
-    With urls, the first sources also get the hostile http(s) links."""
+    With urls, the next sources also get the hostile http(s) links."""
     planted = {}
     for table, columns in free_text_fields(data_dir).items():
         path = data_dir / f"{table}.csv"
         header, rows = read_rows(path)
-        for index, text in enumerate(HOSTILE_STRINGS):
+        for index, text in enumerate(texts):
             for column in columns:
                 rows[index][header.index(column)] = text
         if urls and table == "sources":
             for index, url in enumerate(HOSTILE_URLS):
-                rows[len(HOSTILE_STRINGS) + index][header.index("url")] = url
+                rows[len(texts) + index][header.index("url")] = url
         write_rows(path, header, rows)
-        planted[table] = {line_of(path, rows[index][0]): text for index, text in enumerate(HOSTILE_STRINGS)}
+        planted[table] = {line_of(path, rows[index][0]): text for index, text in enumerate(texts)}
     return planted
 
 
@@ -229,7 +230,7 @@ CLICK_EVERY_LINK = """<script>
   }, true);
   window.addEventListener('load', function () {
     var links = Array.prototype.slice.call(document.querySelectorAll('a'));
-    var other = links.map(target).filter(function (h) { return !/^(https?:|#)/i.test(h); });
+    var other = links.map(target).filter(function (h) { return h && !/^(https?:|#)/i.test(h); });
     links.forEach(function (a) { a.dispatchEvent(new MouseEvent('click', {bubbles: true, cancelable: true})); });
     setTimeout(function () {
       var handlers = [];
@@ -240,7 +241,8 @@ CLICK_EVERY_LINK = """<script>
       });
       var record = document.createElement('pre');
       record.id = 'hostile-check';
-      record.textContent = JSON.stringify({title: document.title, links: links.length, other: other,
+      var web = links.map(target).filter(function (h) { return /^https?:/i.test(h); });
+      record.textContent = JSON.stringify({title: document.title, links: links.length, other: other, web: web,
                                            handlers: handlers, frames: document.querySelectorAll('iframe').length});
       document.body.appendChild(record);
     }, 2000);
@@ -249,31 +251,33 @@ CLICK_EVERY_LINK = """<script>
 </script>"""
 
 
-def clicked_through(page: Path, copy: Path) -> dict:
-    """Open a copy of the page with the click script; what the script recorded."""
+def clicked_through(page: Path, copy: Path) -> dict | None:
+    """Open a copy of the page with the click script; what the script recorded (None: a click left the page)."""
     html = page.read_text(encoding="utf-8")
     copy.write_text(html.replace("</body>", CLICK_EVERY_LINK + "</body>"), encoding="utf-8")
     dom, _ = render(copy)
     found = re.search(r'<pre id="hostile-check">(.*?)</pre>', dom, re.DOTALL)
-    assert found, "the click script left no record: a click left the page"
-    return json.loads(found.group(1).replace("&quot;", '"').replace("&lt;", "<").replace("&gt;", ">")
+    return found and json.loads(found.group(1).replace("&quot;", '"').replace("&lt;", "<").replace("&gt;", ">")
                       .replace("&amp;", "&"))
 
 
 @pytest.mark.slow
 def test_the_click_script_sees_a_payload_that_runs(tmp_path):
     page = tmp_path / "live.html"
-    page.write_text("<html><head><title>clean</title></head><body>"
-                    "<a href=\"javascript:document.title='PWNED-click'\">x</a>"
-                    "<a href=\"https://example.org/\">y</a></body></html>", encoding="utf-8")
+    links = ("<a href=\"javascript:void(document.title='PWNED-click')\">x</a>"
+             "<a href=\"https://example.org/\">y</a><a href=\"#top\">z</a>")
+    page.write_text(f"<html><head><title>clean</title></head><body>{links}</body></html>", encoding="utf-8")
     record = clicked_through(page, tmp_path / "checked.html")
     assert record["title"] == "PWNED-click"
-    assert record["links"] == 2 and record["other"] == ["javascript:document.title='PWNED-click'"]
+    assert record["links"] == 3 and record["other"] == ["javascript:void(document.title='PWNED-click')"]
+    page.write_text("<html><body><a href=\"javascript:'replaced'\">x</a></body></html>", encoding="utf-8")
+    assert clicked_through(page, tmp_path / "checked.html") is None, "a link replacing the page went unseen"
 
 
 @pytest.mark.slow
 def test_a_report_built_from_hostile_data_runs_no_script_even_when_every_link_is_clicked(data_copy, tmp_path):
-    plant_hostile_strings(data_copy, urls=True)
+    # Cells over the limit are quarantined before any report; the build's own reading of them is the xfail below.
+    plant_hostile_strings(data_copy, [t for t in HOSTILE_STRINGS if len(t) <= MAX_CELL_CHARACTERS], urls=True)
     notebooks = tmp_path / "notebooks"
     notebooks.mkdir()
     shutil.copy(paths.NOTEBOOKS_DIR / "03_escalation_summary.ipynb", notebooks)
@@ -285,10 +289,11 @@ def test_a_report_built_from_hostile_data_runs_no_script_even_when_every_link_is
     assert result.returncode == 0, result.stderr
     page = out / "03_escalation_summary" / "03_escalation_summary.html"
     html = page.read_text(encoding="utf-8")
-    assert escape(HOSTILE_STRINGS[0]) in html, "the hostile strings did not reach the report"
+    assert escape(HOSTILE_STRINGS[0], quote=False) in html, "the hostile strings did not reach the report"
     record = clicked_through(page, tmp_path / "checked.html")
+    assert record is not None, "a click left or replaced the page"
     assert "PWNED" not in record["title"]
-    assert record["links"] > len(HOSTILE_URLS)
+    assert set(HOSTILE_URLS) <= set(record["web"]), "the hostile links were not on the page to be clicked"
     assert record["other"] == [] and record["frames"] == 0
     assert record["handlers"] == [], "inline event handlers in the page"
 
@@ -296,12 +301,16 @@ def test_a_report_built_from_hostile_data_runs_no_script_even_when_every_link_is
 @pytest.mark.slow
 @pytest.mark.xfail(strict=True, reason="build side (issue 13, point 6): build.run computes the incremental keys "
                                        "with the csv module before preflight validates the data")
-def test_build_on_an_unreadable_table_is_a_data_error_not_a_traceback(data_copy, tmp_path):
-    next(v for v in VARIANTS if v.name == "binary file").mutate(data_copy)
+@pytest.mark.parametrize("name", ["binary file", "UTF-16 file", "cell of 1 MB"])
+def test_build_on_an_unreadable_table_is_a_data_error_not_a_traceback(data_copy, tmp_path, name):
+    expect = next(v for v in VARIANTS if v.name == name).mutate(data_copy)
     result = subprocess.run(
         [sys.executable, "-m", "escalation", "build", "--notebooks", str(TEST_NOTEBOOKS / "passing"),
          "--out", str(tmp_path / "reports"), "--figures", str(tmp_path / "figures"),
          "--param", f"data_dir={data_copy}"], capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
     assert "Traceback" not in result.stderr
-    assert result.returncode == 3
-    assert f"{data_copy / 'claims.csv'}, line 1: not UTF-8" in result.stderr
+    if expect.readable:  # the row is quarantined and the report says so
+        assert result.returncode == 0, result.stderr
+    else:
+        assert result.returncode == 3
+        assert f"{data_copy / expect.file}, line {expect.line or 1}" in result.stderr
