@@ -157,3 +157,43 @@ def test_unreadable_files_stop_loading_with_the_file_named(data_copy, breakage, 
         load_tables(data_copy)
     assert str(path) in str(raised.value)
     assert fragment in str(raised.value).lower()
+
+
+def test_blank_lines_are_reported_once_each_and_counted(data_copy):
+    path = data_copy / "claims.csv"
+    header, rows = read_rows(path)
+    write_rows(path, header, rows[:3] + [[], []] + rows[3:])
+    tables = validate_tables(data_copy)
+    found = [p for p in tables.problems if p.file == str(path)]
+    assert [(p.line, p.column, p.message) for p in found] == [(5, None, "blank line"), (6, None, "blank line")]
+    counts = tables.counts().set_index("table")
+    assert counts.loc["claims", "read"] == len(rows) + 2
+    assert counts.loc["claims", "quarantined"] == 2
+
+
+def test_a_cell_spanning_lines_moves_the_line_numbers_after_it(data_copy):
+    path = data_copy / "displacement.csv"
+    header, rows = read_rows(path)
+    rows[0][header.index("value_text")] = "about\n520,000\n(three lines)"
+    rows[1][header.index("value_low")] = "many"
+    write_rows(path, header, rows)
+    problem = next(p for p in validate_tables(data_copy).problems if p.file == str(path))
+    assert (problem.line, problem.column) == (5, "value_low")  # header 1, row 1 on lines 2-4
+
+
+def test_a_missing_column_is_named_and_not_blamed_on_its_neighbour(data_copy):
+    path = data_copy / "events.csv"
+    header, rows = read_rows(path)
+    position = header.index("admin2")
+    write_rows(path, header[:position] + header[position + 1:], [r[:position] + r[position + 1:] for r in rows])
+    with pytest.raises(DataError) as raised:
+        load_tables(data_copy)
+    assert [str(p) for p in raised.value.problems] == [
+        f"{path}, line 1, column admin2: column admin2 is missing from the header"]
+
+
+def test_a_pattern_is_explained_in_words_not_as_a_regular_expression(data_copy):
+    line = set_cell(data_copy, "sources", "source_id", first_id(data_copy, "sources", "source_id"), "source_id",
+                    "src-XYZ")
+    problem = next(p for p in validate_tables(data_copy).problems if p.line == line and p.column == "source_id")
+    assert problem.message == "'src-XYZ' is not an id like src-0123456789: 'src-' and 10 lowercase hex digits"
