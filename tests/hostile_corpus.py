@@ -218,6 +218,16 @@ def latin1_in_cell(data_dir: Path) -> Expect:
     return Expect("events.csv", line_of(path, rows[5][0]), "location", readable=False)
 
 
+def long_cell_then_latin1(data_dir: Path) -> Expect:
+    """A bad byte after a cell longer than the csv module's own limit: still named by line."""
+    path = data_dir / "claims.csv"
+    header, rows = read_rows(path)
+    rows[2][header.index("notes")] = "N" * 200_000 + "PLACEHOLDER"
+    write_rows(path, header, rows)
+    path.write_bytes(path.read_bytes().replace(b"PLACEHOLDER", "ğ".encode("iso-8859-9")))
+    return Expect("claims.csv", line_of(path, rows[2][0]), None, readable=False)
+
+
 def random_binary(data: bytes) -> bytes:
     generator = random.Random(13)
     return bytes(generator.randrange(256) for _ in range(4096))
@@ -414,6 +424,7 @@ VARIANTS = [
     Variant("binary file", file_bytes("claims", random_binary)),
     Variant("UTF-16 file", file_bytes("events", utf16, line=1)),
     Variant("ISO-8859-9 cell", latin1_in_cell),
+    Variant("ISO-8859-9 byte after a long cell", long_cell_then_latin1),
     Variant("empty file", file_bytes("displacement", lambda data: b"")),
     Variant("semicolon-separated", file_bytes("displacement", semicolons, line=1)),
     Variant("blank first line", file_bytes("claims", first_line_blank, line=1)),

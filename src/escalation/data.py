@@ -306,9 +306,11 @@ def _encoding_problem(label: str, data: bytes, error: UnicodeDecodeError, names:
     """Where the first byte that is not UTF-8 sits: line, and column as far as the text before it tells."""
     before = data[: error.start].decode("utf-8")
     line = before.count("\n") + 1
-    cells_before = list(csv.reader(io.StringIO(before.rsplit("\n", 1)[-1])))
-    position = len(cells_before[0]) - 1 if cells_before else 0
-    column = names[position] if line > 1 and position < len(names) else None
+    try:
+        cells_before = next(csv.reader([before.rsplit("\n", 1)[-1]]), [""])
+    except csv.Error:  # a cell longer than the csv module's limit: the line is still named
+        cells_before = []
+    column = names[len(cells_before) - 1] if line > 1 and 0 < len(cells_before) <= len(names) else None
     utf16 = data[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE) or b"\x00" in data[:200]
     return Problem(label, line, column, f"not UTF-8, the encoding the schema requires: byte 0x{data[error.start]:02x} "
                                         f"cannot be decoded{' (the file looks like UTF-16)' if utf16 else ''}; "
