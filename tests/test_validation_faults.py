@@ -1,4 +1,4 @@
-"""Malformed tables: every fault is named by file, row and column, and no row is ever lost.
+"""Malformed tables: every fault is named by file, line and column, and no row is ever lost.
 
 Each case breaks one cell (or one file) of a copy of the shipped data and checks the message,
 the quarantine, and that rows read = rows accepted + rows quarantined.
@@ -17,7 +17,7 @@ TAFTANAZ_CLAIM = "first Taftanaz claim"
 
 
 def set_cell(data_dir: Path, table: str, key: str, row_id: str, column: str, value: str) -> int:
-    """Change one cell; returns the row number (header = 1) the validator must report."""
+    """Change one cell; returns the line number (header = 1) the validator must report."""
     path = data_dir / f"{table}.csv"
     header, rows = read_rows(path)
     index = next(i for i, row in enumerate(rows) if row[header.index(key)] == row_id)
@@ -39,23 +39,25 @@ KEYS = {"events": "event_id", "claims": "claim_id", "sources": "source_id", "dis
 # (name, table, row selector, column, bad value, expected message fragment)
 CELL_FAULTS = [
     ("bad date", "events", {}, "event_date", "2020-02-31", "is not a valid date"),
-    ("unknown event type", "events", {}, "event_type", "Battle", "breaks the constraint"),
-    ("unknown sub-event type", "events", {}, "sub_event_type", "Drone strike", "breaks the constraint"),
-    ("bad time precision", "events", {}, "time_precision", "4", "breaks the constraint"),
+    ("unknown event type", "events", {}, "event_type", "Battle", "'Battle' is not one of the allowed values: Battles,"),
+    ("unknown sub-event type", "events", {}, "sub_event_type", "Drone strike", "is not one of the allowed values"),
+    ("bad time precision", "events", {}, "time_precision", "4", "'4' is not one of the allowed values: 1, 2, 3"),
     ("coordinates outside Syria/Turkey", "events", {"event_id": BALYUN}, "latitude", "3.70",
      "outside Syria and Turkey"),
     ("latitude without longitude", "events", {"event_id": BALYUN}, "longitude", "", "both be given"),
     ("reported before it happened", "events", {"event_id": BALYUN}, "first_reported_at",
      "2020-02-26T10:00:00+03:00", "first reported before the event"),
-    ("malformed event id", "events", {"event_id": BALYUN}, "event_id", "balyun", "breaks the constraint"),
-    ("negative count", "claims", {"scope": "event"}, "value_low", "-3", "breaks the constraint"),
-    ("count that is not a number", "claims", {"scope": "event"}, "value_low", "ten", "is not a valid integer"),
+    ("malformed event id", "events", {"event_id": BALYUN}, "event_id", "balyun",
+     "'balyun' is not an id like EV-20200227-some-place"),
+    ("negative count", "claims", {"scope": "event"}, "value_low", "-3", "'-3' is below the minimum 0"),
+    ("count that is not a number", "claims", {"scope": "event"}, "value_low", "ten", "'ten' is not a whole number"),
     ("low greater than high", "claims", {"claimant": "Governor of Hatay"}, "value_high", "1",
      "value_low is greater than value_high"),
-    ("unknown party", "claims", {"scope": "event"}, "party", "turkish_army", "breaks the constraint"),
-    ("unknown measure", "claims", {"scope": "event"}, "measure", "dead", "breaks the constraint"),
+    ("unknown party", "claims", {"scope": "event"}, "party", "turkish_army", "is not one of the allowed values"),
+    ("unknown measure", "claims", {"scope": "event"}, "measure", "dead",
+     "'dead' is not one of the allowed values: killed,"),
     ("published time without offset", "claims", {"scope": "event"}, "published_at", "2020-02-28T02:00",
-     "breaks the constraint"),
+     "is not a date like 2020-02-27, or a date-time with its UTC offset"),
     ("impossible published date", "claims", {"scope": "event"}, "published_at", "2020-02-30",
      "not a real date"),
     ("running total with no period", "claims", {"scope": "running_total"}, "period_start", "",
@@ -65,7 +67,7 @@ CELL_FAULTS = [
     ("running total naming an event", "claims", {"scope": "running_total"}, "event_id", BALYUN,
      "a running total must not name an event"),
     ("event claim without event", "claims", {"scope": "event"}, "event_id", "", "an event claim needs an event_id"),
-    ("missing claimant", "claims", {"scope": "event"}, "claimant", "", 'constraint "required"'),
+    ("missing claimant", "claims", {"scope": "event"}, "claimant", "", "a value is required"),
     ("dangling event reference", "claims", {"scope": "event"}, "event_id", "EV-20200230-nowhere",
      "refers to EV-20200230-nowhere, not found"),
     ("dangling source reference", "claims", {"scope": "event"}, "source_id", "src-0000000000",
@@ -74,7 +76,7 @@ CELL_FAULTS = [
      "refers to src-0000000000, src-1111111111"),
     ("duplicate event id", "events", {"event_id": "EV-20200304-idlib-shelling"}, "event_id", BALYUN,
      "duplicate id"),
-    ("url that is not a URL", "sources", {}, "url", "not a url", "is not a valid uri"),
+    ("url that is not a URL", "sources", {}, "url", "not a url", "is not a web address"),
     ("accessed date in the wrong form", "sources", {}, "accessed_on", "24/11/2026", "is not a valid date"),
 ]
 
@@ -90,7 +92,7 @@ def test_each_fault_names_file_row_and_column_and_loses_no_row(data_copy, name, 
     matching = [p for p in tables.problems if p.file == path and p.line == line and p.column == column]
     assert matching, f"no problem at {path}:{line}:{column}; got {[str(p) for p in tables.problems]}"
     assert any(fragment in p.message for p in matching), [p.message for p in matching]
-    assert f"{table}.csv, row {line}, column {column}:" in str(matching[0])
+    assert f"{table}.csv, line {line}, column {column}:" in str(matching[0])
     counts = tables.counts().set_index("table")
     assert (counts["read"] == counts["accepted"] + counts["quarantined"]).all()
     quarantined = tables.quarantine.loc[tables.quarantine["table"] == table]
@@ -154,3 +156,43 @@ def test_unreadable_files_stop_loading_with_the_file_named(data_copy, breakage, 
         load_tables(data_copy)
     assert str(path) in str(raised.value)
     assert fragment in str(raised.value).lower()
+
+
+def test_blank_lines_are_reported_once_each_and_counted(data_copy):
+    path = data_copy / "claims.csv"
+    header, rows = read_rows(path)
+    write_rows(path, header, rows[:3] + [[], []] + rows[3:])
+    tables = validate_tables(data_copy)
+    found = [p for p in tables.problems if p.file == str(path)]
+    assert [(p.line, p.column, p.message) for p in found] == [(5, None, "blank line"), (6, None, "blank line")]
+    counts = tables.counts().set_index("table")
+    assert counts.loc["claims", "read"] == len(rows) + 2
+    assert counts.loc["claims", "quarantined"] == 2
+
+
+def test_a_cell_spanning_lines_moves_the_line_numbers_after_it(data_copy):
+    path = data_copy / "displacement.csv"
+    header, rows = read_rows(path)
+    rows[0][header.index("value_text")] = "about\n520,000\n(three lines)"
+    rows[1][header.index("value_low")] = "many"
+    write_rows(path, header, rows)
+    problem = next(p for p in validate_tables(data_copy).problems if p.file == str(path))
+    assert (problem.line, problem.column) == (5, "value_low")  # header 1, row 1 on lines 2-4
+
+
+def test_a_missing_column_is_named_and_not_blamed_on_its_neighbour(data_copy):
+    path = data_copy / "events.csv"
+    header, rows = read_rows(path)
+    position = header.index("admin2")
+    write_rows(path, header[:position] + header[position + 1:], [r[:position] + r[position + 1:] for r in rows])
+    with pytest.raises(DataError) as raised:
+        load_tables(data_copy)
+    assert [str(p) for p in raised.value.problems] == [
+        f"{path}, line 1, column admin2: column admin2 is missing from the header"]
+
+
+def test_a_pattern_is_explained_in_words_not_as_a_regular_expression(data_copy):
+    line = set_cell(data_copy, "sources", "source_id", first_id(data_copy, "sources", "source_id"), "source_id",
+                    "src-XYZ")
+    problem = next(p for p in validate_tables(data_copy).problems if p.line == line and p.column == "source_id")
+    assert problem.message == "'src-XYZ' is not an id like src-0123456789: 'src-' and 10 lowercase hex digits"

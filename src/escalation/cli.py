@@ -33,13 +33,22 @@ def main() -> None:
 @click.option("--quarantine", "quarantine_csv", type=click.Path(path_type=Path),
               help="Also write the rows kept aside, with their reasons, to this CSV.")
 def validate(data_dir: Path, quarantine_csv: Path | None) -> None:
-    """Check case.yaml and every table against datapackage.json; non-zero exit on any problem."""
-    from escalation.data import validate_tables
+    """Check case.yaml and every table against datapackage.json; exit 3 on any problem (rows kept aside included)."""
+    from escalation.csvsafe import write_csv
+    from escalation.data import DataError, validate_tables
 
-    tables = validate_tables(data_dir)
+    try:
+        tables = validate_tables(data_dir)
+    except DataError as error:
+        click.echo("error: " + "\n  ".join(str(p) for p in error.problems), err=True)
+        sys.exit(EXIT_DATA)
     click.echo(tables.summary())
     if quarantine_csv:
-        tables.quarantine.to_csv(quarantine_csv, index=False)
+        try:
+            write_csv(tables.quarantine, quarantine_csv)
+        except OSError as error:
+            click.echo(f"error: cannot write the quarantine to {quarantine_csv}: {error.strerror or error}", err=True)
+            sys.exit(EXIT_USAGE)
     if tables.problems:
         sys.exit(EXIT_DATA)
 

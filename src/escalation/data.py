@@ -3,21 +3,30 @@
 The Frictionless Table Schema in `datapackage.json` is the only description of the columns:
 types, enums, patterns, primary and foreign keys are read from it, Frictionless checks each
 cell, and the rules a schema cannot express (low <= high, a running total needs a period,
-coordinates inside the case's region, parties the case describes...) are checked here; the case
-itself is read from `case.yaml` (see `escalation.case`), and a faulty one is reported like an
-unreadable file. Every problem is reported at once, naming file, row and column. A row that fails
-is never dropped silently: it goes to the quarantine table with its reason, so rows read = rows
-accepted + rows quarantined.
+coordinates inside the case's region, parties the case describes, web links only, no control
+characters...) are checked here; the case itself is read from `case.yaml` (see `escalation.case`),
+and a faulty one is reported like an unreadable file. Every problem is reported at once, naming
+file, line and column (the line where the row starts in the file, as an editor counts it). A row
+that fails is never dropped silently: it goes to the quarantine table with its reason, so rows read
+= rows accepted + rows quarantined. A file that cannot be read at all (missing, a symbolic link, not
+UTF-8, not CSV, a wrong header) is a fatal problem of its own; a broken datapackage.json raises
+DataError.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
+import io
 import json
+import math
 import re
+import unicodedata
 import warnings
 from dataclasses import dataclass, field
+from datetime import UTC, date, timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pandas as pd
 import pyarrow as pa
@@ -26,9 +35,7 @@ from escalation import paths
 from escalation.case import Case, CaseError, load_case
 from escalation.grading import claim_stances
 from escalation.moments import parse_moment
-from escalation.schema import read_datapackage
-
-TABLE_ORDER = ("sources", "events", "claims", "displacement")
+from escalation.schema import TABLE_ORDER, DataError, Problem, descriptor_path, read_datapackage
 
 ARROW_TYPES = {
     "string": pa.string(),
@@ -37,31 +44,27 @@ ARROW_TYPES = {
     "date": pa.date32(),
 }
 
+#: Dates before this, or more than LATEST_DAYS_AHEAD days after the day of the check, are typos (year 9999,
+#: 0202 for 2020) that would otherwise break every date computation downstream.
+EARLIEST_DATE = date(1900, 1, 1)
+LATEST_DAYS_AHEAD = 366
 
-class DataError(Exception):
-    """A table could not be read at all (missing file, bad header, bad encoding)."""
+#: The only link schemes a reader may click: javascript:, data:, file: and the like could run script or read files.
+URL_SCHEMES = ("http", "https")
 
-    def __init__(self, problems: list[Problem]):
-        self.problems = problems
-        super().__init__("\n".join(str(p) for p in problems))
+#: A longer cell is a paste gone wrong, not a note.
+MAX_CELL_CHARACTERS = 100_000
 
+#: Characters no cell may hold: C0 and C1 control characters (NUL, tab, escape...) other than a line break
+#: inside a quoted cell, and the Unicode bidi embeddings, overrides and isolates that make text display in
+#: another order than it is stored (U+202E turns "gpj.exe" into "exe.jpg").
+FORBIDDEN_CHARACTERS = re.compile("[\x00-\x09\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]|\r(?!\n)")
 
-@dataclass(frozen=True)
-class Problem:
-    """One fault in one cell, row or file, located the way an editor can jump to it."""
-
-    file: str
-    line: int | None
-    column: str | None
-    message: str
-
-    def __str__(self) -> str:
-        where = self.file
-        if self.line is not None:
-            where += f", row {self.line}"
-        if self.column:
-            where += f", column {self.column}"
-        return f"{where}: {self.message}"
+#: Numbers as written in the tables: plain ASCII digits, an optional minus, no plus, exponent or spaces.
+INTEGER_TEXT = re.compile(r"-?[0-9]+")
+NUMBER_TEXT = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+DATE_TEXT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+INT64_MAX = 2**63 - 1
 
 
 @dataclass
@@ -116,8 +119,21 @@ class Tables:
         return "\n".join(lines)
 
 
+def is_web_url(url: object) -> bool:
+    """True for an absolute http(s) address without spaces or control characters: the only links shown."""
+    if not isinstance(url, str) or not url or any(c.isspace() for c in url) or FORBIDDEN_CHARACTERS.search(url):
+        return False
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return parts.scheme.lower() in URL_SCHEMES and bool(parts.netloc)
+
+
 def validate_tables(data_dir: Path | str | None = None) -> Tables:
-    """Validate every table and return accepted rows, quarantine and problems; never raises on data."""
+    """Validate every table and return accepted rows, quarantine and problems.
+
+    Never raises on a table's content; raises DataError when datapackage.json itself is unusable."""
     data_dir = Path(data_dir) if data_dir is not None else paths.DATA_DIR
     package = read_datapackage(data_dir)
     resources = {r["name"]: r for r in package["resources"]}
@@ -147,9 +163,7 @@ def validate_tables(data_dir: Path | str | None = None) -> Tables:
     for name, frame in typed.items():
         for problem in _check_rules(str(data_dir / resources[name]["path"]), name, frame, raw[name],
                                     resources[name], case):
-            found = bad[name].setdefault(problem.line, [])
-            if not any(p.column == problem.column for p in found):
-                found.append(problem)
+            _add(bad[name], problem)
     _check_references(data_dir, typed, resources, bad)
 
     problems = list(fatal)
@@ -205,76 +219,265 @@ def load_tables(data_dir: Path | str | None = None) -> Tables:
     return tables
 
 
+def _add(found: dict[int, list[Problem]], problem: Problem) -> None:
+    """File a row's problem once per column: the first, most specific message wins."""
+    kept = found.setdefault(problem.line, [])
+    if not any(p.column == problem.column for p in kept):
+        kept.append(problem)
+
+
 def _check_cells(data_dir: Path, resource: dict):
-    """Frictionless cell-level validation; returns (file problems, row problems, raw frame)."""
-    from frictionless import Resource, Schema
+    """Read one table and check every cell; returns (file problems, row problems, raw frame or None)."""
+    from frictionless import FrictionlessException, Resource, Schema
 
     path = data_dir / resource["path"]
-    file_label = str(path)
-    if not path.is_file():
-        return [Problem(file_label, None, None, "file not found")], {}, None
-    schema_descriptor = {k: v for k, v in resource["schema"].items() if k != "foreignKeys"}
-    schema = Schema.from_descriptor(schema_descriptor)
+    label = str(path)
+    fields = resource["schema"]["fields"]
+    names = [f["name"] for f in fields]
+    file_problems, records = _read_records(path, names)
+    if file_problems:
+        return file_problems, {}, None
+    header_problems = _header_problems(label, records[0][1], names)
+    if header_problems:
+        return header_problems, {}, None
+    row_problems: dict[int, list[Problem]] = {}
+    rows, checked_lines, checked_rows = [], [], []
+    for line, cells in records[1:]:
+        padded = (cells + [""] * len(names))[: len(names)]
+        rows.append([line, *padded])
+        if not any(cell.strip() for cell in cells):
+            _add(row_problems, Problem(label, line, None, "blank line"))
+            continue
+        if len(cells) > len(names):
+            _add(row_problems, Problem(label, line, None, f"extra cell(s) {_shown(', '.join(cells[len(names):]))} "
+                                                          f"beyond the header's {len(names)} columns"))
+        elif len(cells) < len(names):
+            _add(row_problems, Problem(label, line, names[len(cells)],
+                                       f"value missing: the line has {len(cells)} cells, the header {len(names)}"))
+        for spec, text in zip(fields, padded):
+            message = _cell_fault(spec, text)
+            if message:
+                _add(row_problems, Problem(label, line, spec["name"], message))
+        checked_lines.append(line)
+        checked_rows.append(padded)
+    try:
+        schema = Schema.from_descriptor({k: v for k, v in resource["schema"].items() if k != "foreignKeys"})
+    except FrictionlessException as error:
+        raise DataError([Problem(str(descriptor_path(data_dir)), None, None,
+                                 f"resource {resource['name']}: " + "; ".join(
+                                     [r.note for r in error.reasons] or [error.error.note]))]) from error
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        report = Resource(
-            path=resource["path"], basepath=str(data_dir), schema=schema, encoding="utf-8"
-        ).validate(limit_errors=100_000)
-    file_problems: list[Problem] = []
-    row_problems: dict[int, list[Problem]] = {}
+        report = Resource(data=[names, *checked_rows], schema=schema).validate(limit_errors=100_000)
+    line_of = dict(enumerate(checked_lines, start=2))  # Frictionless numbers rows from the header = 1
     key = ", ".join(resource["schema"].get("primaryKey", []))
     for error in report.tasks[0].errors if report.tasks else report.errors:
         row_number = getattr(error, "row_number", None)
-        column = getattr(error, "field_name", None) or getattr(error, "label", None)
-        if row_number is None:
-            file_problems.append(Problem(file_label, 1 if column else None, column, _describe(error)))
+        column = getattr(error, "field_name", None)
+        if row_number not in line_of:
+            file_problems.append(Problem(label, None, column, f"{error.title}: {error.note}"))
             continue
         if error.type in ("primary-key", "unique-error") and not column:
             column = key
-        row_problems.setdefault(row_number, []).append(
-            Problem(file_label, row_number, column, _describe(error))
-        )
+        spec = next((f for f in fields if f["name"] == column), {})
+        message = _describe(error, spec, line_of)
+        if error.type == "primary-key":
+            value = "/".join(checked_rows[row_number - 2][names.index(k)] for k in resource["schema"]["primaryKey"])
+            message = f"duplicate id {_shown(value)}: {message}"
+        _add(row_problems, Problem(label, line_of[row_number], column, message))
     if file_problems:
-        return file_problems, row_problems, None
-    return [], row_problems, _read_raw(path, resource)
+        return file_problems, {}, None
+    return [], row_problems, pd.DataFrame(rows, columns=["_line", *names])
 
 
-def _describe(error) -> str:
-    """A short message for a Frictionless error, with the offending value."""
-    cell = getattr(error, "cell", None)
+def _read_records(path: Path, names: list[str]) -> tuple[list[Problem], list[tuple[int, list[str]]]]:
+    """Every CSV record with the line it starts on, header first; or why the file cannot be read."""
+    label = str(path)
+    if path.is_symlink():
+        return [Problem(label, None, None, "is a symbolic link; the data folder must hold the file itself")], []
+    if not path.is_file():
+        return [Problem(label, None, None, "file not found")], []
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        return [Problem(label, None, None, f"cannot be read: {error.strerror or error}")], []
+    data = data.removeprefix(codecs.BOM_UTF8)  # spreadsheets write one; it is not part of the first column's name
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return [_encoding_problem(label, data, error, names)], []
+    limit = csv.field_size_limit()
+    csv.field_size_limit(max(limit, len(text) + 1))  # long cells get a message of their own, not a csv.Error
+    reader = csv.reader(io.StringIO(text, newline="\n"), strict=True)  # lines end at LF only, as grep and wc count
+    records: list[tuple[int, list[str]]] = []
+    try:
+        last_line = 0
+        for cells in reader:
+            records.append((last_line + 1, cells))
+            last_line = reader.line_num
+    except csv.Error as error:
+        reason = ("a line ends in a lone carriage return; save the file with LF or CRLF line ends"
+                  if "new-line character" in str(error) else f"{error} (a stray or unclosed quote?)")
+        return [Problem(label, max(reader.line_num, 1), None, f"not readable as CSV: {reason}")], []
+    finally:
+        csv.field_size_limit(limit)
+    if not records:
+        return [Problem(label, None, None, f"file is empty; its first line must be the header: {', '.join(names)}")], []
+    return [], records
+
+
+def _encoding_problem(label: str, data: bytes, error: UnicodeDecodeError, names: list[str]) -> Problem:
+    """Where the first byte that is not UTF-8 sits: line, and column as far as the text before it tells."""
+    before = data[: error.start].decode("utf-8")
+    line = before.count("\n") + 1
+    try:
+        cells_before = next(csv.reader([before.rsplit("\n", 1)[-1]]), [""])
+    except csv.Error:  # a cell longer than the csv module's limit: the line is still named
+        cells_before = []
+    column = names[len(cells_before) - 1] if line > 1 and 0 < len(cells_before) <= len(names) else None
+    utf16 = data[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE) or b"\x00" in data[:200]
+    return Problem(label, line, column, f"not UTF-8, the encoding the schema requires: byte 0x{data[error.start]:02x} "
+                                        f"cannot be decoded{' (the file looks like UTF-16)' if utf16 else ''}; "
+                                        "save the file as UTF-8")
+
+
+def _header_problems(label: str, header: list[str], names: list[str]) -> list[Problem]:
+    """What is wrong with the first line, column by column, against the schema's field names."""
+    if header == names:
+        return []
+    expected = f"the columns are, in order: {', '.join(names)}"
+    if not any(cell.strip() for cell in header):
+        return [Problem(label, 1, None, f"the first line is blank; it must be the header: {', '.join(names)}")]
+    problems = []
+    for position, name in enumerate(header, start=1):
+        if header.index(name) + 1 < position:
+            problems.append(Problem(label, 1, name, f"column {name} appears twice in the header (positions "
+                                                    f"{header.index(name) + 1} and {position})"))
+    unexpected = [(position, name) for position, name in enumerate(header, start=1) if name not in names]
+    taken = set()
+    for name in names:
+        if name in header:
+            continue
+        position = names.index(name) + 1
+        in_place = next((found for p, found in unexpected if p == position), None)
+        if in_place is not None:
+            taken.add(position)
+        problems.append(Problem(label, 1, name, f"column {name} is missing from the header" + (
+            f" (found {in_place!r} in its place, position {position})" if in_place is not None else "")))
+    for position, name in unexpected:
+        shown = f"an unnamed column at position {position}" if not name.strip() else (
+            f"unexpected column {name!r} at position {position}")
+        if position not in taken or not name.strip():
+            problems.append(Problem(label, 1, name or None, f"{shown}; {expected}"))
+    if not problems:
+        first = next(i for i, (found, wanted) in enumerate(zip(header, names)) if found != wanted)
+        problems.append(Problem(label, 1, header[first], f"columns out of order: found {header[first]} at position "
+                                                         f"{first + 1}; {expected}"))
+    return problems
+
+
+def _cell_fault(spec: dict, text: str) -> str | None:
+    """What Frictionless lets through and the reports cannot take: control characters, over-long cells,
+    blank required values, numbers in other than plain digits, dates out of range, links that are not http(s)."""
+    if not text:
+        return None
+    forbidden = FORBIDDEN_CHARACTERS.search(text)
+    if forbidden:
+        character = forbidden.group()[0]
+        name = unicodedata.name(character, "control character").lower()
+        return (f"contains a {name} (U+{ord(character):04X}) at character {forbidden.start() + 1}; "
+                "remove it (control and bidi-override characters are not allowed)")
+    if len(text) > MAX_CELL_CHARACTERS:
+        return f"the cell holds {len(text):,} characters; the limit is {MAX_CELL_CHARACTERS:,}"
+    if not text.strip():
+        return "holds only spaces, but a value is required" if spec.get("constraints", {}).get("required") else (
+            "holds only spaces; leave the cell empty when the value is unknown")
+    kind = spec.get("type", "string")
+    if kind == "integer" and _integer(text) is None:
+        return f"{_shown(text)} is not a whole number in plain digits (like 42 or -3: no +, decimal point, " \
+               "exponent or spaces; at most 18 digits)"
+    if kind == "number" and _number(text) is None:
+        return f"{_shown(text)} is not a number in plain digits (like 35.93 or -3.5: no +, exponent or spaces)"
+    if kind == "date" and DATE_TEXT.fullmatch(text) and _date(text) is None and _date(text, any_year=True):
+        return f"{text} is outside the accepted dates, {_date_range()}"
+    if spec.get("x-timestamp"):
+        moment = parse_moment(text, UTC)
+        if moment and not _in_range(moment[0].date()):
+            return f"{text} is outside the accepted dates, {_date_range()}"
+    if spec.get("format") == "uri" and not is_web_url(text):
+        return f"{_shown(text)} is not a web address: links must start with http:// or https://"
+    return None
+
+
+def _integer(text: str) -> int | None:
+    return int(text) if INTEGER_TEXT.fullmatch(text) and len(text.lstrip("-")) <= 18 else None
+
+
+def _number(text: str) -> float | None:
+    if not NUMBER_TEXT.fullmatch(text):
+        return None
+    value = float(text)
+    return value if math.isfinite(value) else None
+
+
+def _date(text: str, any_year: bool = False) -> date | None:
+    """A YYYY-MM-DD day inside the accepted range (any year with any_year), else None."""
+    if not DATE_TEXT.fullmatch(text):
+        return None
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        return None
+    return day if any_year or _in_range(day) else None
+
+
+def _in_range(day: date) -> bool:
+    return EARLIEST_DATE <= day <= date.today() + timedelta(days=LATEST_DAYS_AHEAD)
+
+
+def _date_range() -> str:
+    return f"{EARLIEST_DATE.isoformat()} to {(date.today() + timedelta(days=LATEST_DAYS_AHEAD)).isoformat()}"
+
+
+def _shown(text: str, width: int = 60) -> str:
+    """A cell quoted for a message, cut short when long."""
+    return repr(text if len(text) <= width else text[:width] + "…")
+
+
+def _describe(error, spec: dict, line_of: dict[int, int]) -> str:
+    """A plain-words message for a Frictionless error, with the offending value."""
+    cell = _shown(str(getattr(error, "cell", "") or ""))
+    note = getattr(error, "note", "")
+    earlier = re.search(r"row at position (\d+)", note)
+    if earlier and int(earlier.group(1)) in line_of:
+        note = f"already on line {line_of[int(earlier.group(1))]}"
     if error.type == "type-error":
-        expected = re.search(r'"(\w+)(?:/(\w+))?"', error.note)
-        kind = "value" if not expected else (
-            expected.group(2) if expected.group(2) not in (None, "default") else expected.group(1))
-        return f"{cell!r} is not a valid {kind}"
+        kind = {"date": "date (YYYY-MM-DD)"}.get(spec.get("type"), spec.get("format") or spec.get("type", "value"))
+        return f"{cell} is not a valid {kind}"
     if error.type == "constraint-error":
-        return f"{cell!r} breaks the constraint {error.note}"
-    if error.type == "missing-cell":
-        return "value missing (the row has too few cells)"
-    if error.type == "extra-cell":
-        return f"extra cell {cell!r} beyond the header's columns"
-    if error.type in ("primary-key", "unique-error"):
-        return f"duplicate id: {error.note}"
-    if error.type == "blank-row":
-        return "blank row"
-    return f"{error.title}: {error.note}"
-
-
-def _read_raw(path: Path, resource: dict) -> pd.DataFrame:
-    """Rows as text, each with the row number Frictionless reports (header = 1)."""
-    names = [f["name"] for f in resource["schema"]["fields"]]
-    with path.open(encoding="utf-8", newline="") as handle:
-        reader = csv.reader(handle)
-        next(reader, None)
-        records = []
-        for row_number, row in enumerate(reader, start=2):
-            cells = (row + [""] * len(names))[: len(names)]
-            records.append([row_number, *cells])
-    return pd.DataFrame(records, columns=["_line", *names])
+        constraints = spec.get("constraints", {})
+        constraint = re.search(r'constraint "(\w+)"', note)
+        constraint = constraint.group(1) if constraint else ""
+        if constraint == "required":
+            return "a value is required"
+        if constraint == "pattern":
+            wanted = spec.get("x-pattern-description") or spec.get("description")
+            return f"{cell} is not {wanted}" if wanted else f"{cell} does not match {constraints['pattern']}"
+        if constraint == "enum":
+            return f"{cell} is not one of the allowed values: {', '.join(str(v) for v in constraints['enum'])}"
+        if constraint in ("minimum", "maximum"):
+            return f"{cell} is {'below the minimum' if constraint == 'minimum' else 'above the maximum'} " \
+                   f"{constraints[constraint]}"
+        return f"{cell} breaks the constraint {note}"
+    if error.type == "unique-error":
+        return f"{cell} must be unique but is {note}"
+    if error.type == "primary-key":
+        return note
+    return f"{error.title}: {note}"
 
 
 def _typed(raw: pd.DataFrame, resource: dict, case: Case | None) -> pd.DataFrame:
-    """Arrow-backed columns; cells that cannot convert become null (their rows are quarantined)."""
+    """Arrow-backed columns; cells that do not convert become null (their rows are quarantined)."""
     frame = pd.DataFrame({"_line": raw["_line"]})
     for spec in resource["schema"]["fields"]:
         name = spec["name"]
@@ -288,22 +491,20 @@ def _typed(raw: pd.DataFrame, resource: dict, case: Case | None) -> pd.DataFrame
                 [m[1] if m else None for m in moments], dtype=pd.ArrowDtype(pa.string())
             )
             continue
-        arrow_type = ARROW_TYPES[spec.get("type", "string")]
-        if arrow_type == pa.string():
-            frame[name] = text.astype(pd.ArrowDtype(pa.string()))
-        elif arrow_type == pa.date32():
-            frame[name] = pd.to_datetime(text, format="%Y-%m-%d", errors="coerce").dt.date.astype(
-                pd.ArrowDtype(pa.date32())
-            )
-        else:
-            frame[name] = pd.to_numeric(text, errors="coerce").astype(pd.ArrowDtype(arrow_type))
+        kind = spec.get("type", "string")
+        convert = {"integer": _integer, "number": _number, "date": _date}.get(kind)
+        values = text if convert is None else [convert(t) if isinstance(t, str) else None for t in text]
+        frame[name] = pd.Series(values, index=raw.index, dtype=pd.ArrowDtype(ARROW_TYPES[kind]))
     return frame
 
 
 def _parse_moment(text: str | None, case: Case | None):
-    """`moments.parse_moment` in the case's zone, as a UTC pandas Timestamp and its precision."""
+    """`moments.parse_moment` in the case's zone, as a UTC pandas Timestamp and its precision; None out of the
+    accepted dates."""
     parsed = parse_moment(text, case.timezone) if case else None
-    return (pd.Timestamp(parsed[0]).tz_convert("UTC"), parsed[1]) if parsed else None
+    if not parsed or not _in_range(parsed[0].date()):
+        return None
+    return pd.Timestamp(parsed[0]).tz_convert("UTC"), parsed[1]
 
 
 def _empty(resource: dict, case: Case | None) -> pd.DataFrame:

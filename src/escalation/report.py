@@ -19,7 +19,8 @@ from IPython.display import HTML, Markdown, display
 from escalation import charts, grading, metrics
 from escalation.case import Case
 from escalation.charts import Chart
-from escalation.data import Tables
+from escalation.csvsafe import write_csv
+from escalation.data import Tables, is_web_url
 from escalation.metrics import Window
 
 PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
@@ -76,13 +77,13 @@ class Report:
         display({"application/vnd.plotly.v1+json": json.loads(fig.to_json()), "text/html": html}, raw=True)
         if self.output_dir:
             (self.output_dir / "figures" / f"{chart.slug}.json").write_text(fig.to_json(), encoding="utf-8")
-            table.to_csv(self.output_dir / "tables" / f"{chart.slug}.csv", index=False)
+            write_csv(table, self.output_dir / "tables" / f"{chart.slug}.csv")
 
     def table(self, table: pd.DataFrame, slug: str, caption: str = "") -> None:
         """Show a table and file it as `tables/<slug>.csv`."""
         display(HTML(f'<div class="escalation-table"><p>{escape(caption)}</p>{_html_table(table)}</div>'))
         if self.output_dir:
-            table.to_csv(self.output_dir / "tables" / f"{slug}.csv", index=False)
+            write_csv(table, self.output_dir / "tables" / f"{slug}.csv")
 
     def key_figures(self, tables: Tables, window: Window) -> None:
         """The period's headline numbers as ranges, each linked to the sources behind it."""
@@ -113,7 +114,7 @@ class Report:
         rows = "".join(
             f'<tr id="{escape(r.source_id)}"><td><code>{escape(r.source_id)}</code></td><td>{escape(r.publisher)}'
             f"{'' if r.originator == r.publisher else ' (from ' + escape(r.originator) + ')'}</td>"
-            f'<td><a href="{escape(r.url)}">{escape(r.title)}</a></td>'
+            f"<td>{_link(r.url, r.title)}</td>"
             f"<td>{_moment(r.published_at, r.published_at_precision, window.zone)}</td></tr>"
             for r in listed.itertuples())
         display(HTML(f'<div class="escalation-table"><p>{len(listed)} sources.</p><table class="sources"><thead>'
@@ -134,7 +135,7 @@ class Report:
             display(HTML(f'<p class="quarantine-warning">{quarantined} row(s) failed validation and are left '
                          "out of every figure; run <code>escalation validate</code> for the reasons.</p>"))
         if self.output_dir:
-            self._key_figures(tables, window).to_csv(self.output_dir / "tables" / "key_figures.csv", index=False)
+            write_csv(self._key_figures(tables, window), self.output_dir / "tables" / "key_figures.csv")
 
     def _key_figures(self, tables: Tables, window: Window) -> pd.DataFrame:
         """metrics.key_figures, computed once per window for the CSV and the table shown."""
@@ -164,6 +165,11 @@ def _figure_label(figure: str, places: dict[str, str], tables: Tables) -> str:
     if figure.startswith("killed."):
         return "Killed: " + case.party_label(figure.split(".", 1)[1])
     return {"events": "Events reported", "displaced": case.displacement_label}.get(figure, figure)
+
+
+def _link(url: str, text: str) -> str:
+    """A link for http(s) addresses only (validation quarantines others; a javascript: link must never be shown)."""
+    return f'<a href="{escape(url)}">{escape(text)}</a>' if is_web_url(url) else escape(text)
 
 
 def _moment(value, precision, zone) -> str:
