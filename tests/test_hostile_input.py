@@ -149,8 +149,8 @@ def shown_and_filed(hostile_tables, tmp_path, monkeypatch):
     fragments: list[str] = []
     monkeypatch.setattr(report, "display", lambda shown, raw=False: fragments.append(
         shown["text/html"] if isinstance(shown, dict) else shown.data))
-    window = Window.from_params("2020-02-01", "2020-03-06")
-    filed = report.Report(tmp_path / "out")
+    window = Window.from_params("2020-02-01", "2020-03-06", zone=tables.case.timezone)
+    filed = report.Report(tmp_path / "out", tables.case)
     filed.overview(tables, window)
     filed.key_figures(tables, window)
     for chart in charts.ALL_CHARTS:
