@@ -53,6 +53,8 @@ CELL_FAULTS = [
     ("count that is not a number", "claims", {"scope": "event"}, "value_low", "ten", "is not a valid integer"),
     ("low greater than high", "claims", {"claimant": "Governor of Hatay"}, "value_high", "1",
      "value_low is greater than value_high"),
+    ("best estimate above high", "claims", {"claimant": "Governor of Hatay"}, "value_best", "1000",
+     "value_best is not between value_low and value_high"),
     ("unknown party", "claims", {"scope": "event"}, "party", "turkish_army", "breaks the constraint"),
     ("unknown measure", "claims", {"scope": "event"}, "measure", "dead", "breaks the constraint"),
     ("published time without offset", "claims", {"scope": "event"}, "published_at", "2020-02-28T02:00",
