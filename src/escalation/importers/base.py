@@ -260,6 +260,8 @@ class Importer:
         (folder / "datapackage.json").write_text(json.dumps(package, indent=2, ensure_ascii=False) + "\n",
                                                  encoding="utf-8")
         fields = {r["name"]: [f["name"] for f in r["schema"]["fields"]] for r in package["resources"]}
+        integer_fields = {f["name"] for r in package["resources"] for f in r["schema"]["fields"]
+                          if f.get("type") == "integer"}
         sources = pd.DataFrame([{
             "source_id": self.source_id, "url": self.publisher_url, "publisher": self.publisher,
             "originator": self.publisher, "affiliation": "data_publisher",
@@ -268,8 +270,10 @@ class Importer:
             "published_at": "", "accessed_on": self.imported_at.date().isoformat()}])
         frames = {"events": events, "claims": claims, "sources": sources, "displacement": pd.DataFrame()}
         for table in TABLES:
-            frames[table].reindex(columns=fields[table]).to_csv(
-                folder / f"{table}.csv", index=False, lineterminator="\n")
+            frame = frames[table].reindex(columns=fields[table])
+            for column in integer_fields & set(frame.columns):
+                frame[column] = pd.to_numeric(frame[column]).astype("Int64")
+            frame.to_csv(folder / f"{table}.csv", index=False, lineterminator="\n")
         quarantine.to_csv(folder / QUARANTINE_FILE, index=False, lineterminator="\n")
         (folder / "case.yaml").write_text(self._case_yaml(events, countries, parties, mapped.known_at,
                                                           mapped.case_keys, meta), encoding="utf-8")
