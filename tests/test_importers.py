@@ -45,6 +45,8 @@ INTER_PARTY = {1: "state_forces", 2: "rebel_groups", 3: "political_militias", 4:
 UCDP_EVENT_TYPE = {1: "Battles", 2: "Battles", 3: "Violence against civilians"}
 UCDP_TIME_PRECISION = {1: 1, 2: 2, 3: 2, 4: 3, 5: 3}
 UCDP_GEO_PRECISION = {1: 1, 2: 2, 3: 2, 4: 3, 5: 3, 6: 3, 7: 3}
+#: Case folders (escalation.case, another branch) make the validator and the reports read case.yaml.
+CASE_FOLDERS = importlib.util.find_spec("escalation.case") is not None
 
 
 def run(*args: str):
@@ -428,7 +430,7 @@ def test_embedded_newlines_keep_notes_whole_and_lines_right(tmp_path):
     assert int(entry["line"]) == line_of(export, "SYN1006") == 2 + 6 + 2
 
 
-@pytest.mark.xfail(importlib.util.find_spec("escalation.case") is None, strict=True,
+@pytest.mark.xfail(not CASE_FOLDERS, strict=True,
                    reason="needs case-folder branch: the validator's coordinate boxes come from case.yaml there")
 def test_a_case_anywhere_on_earth_validates(tmp_path):
     rows = acled_rows(4)
@@ -460,5 +462,7 @@ def test_a_report_builds_from_an_imported_folder(tmp_path):
     assert result.exit_code == 0, result.output
     html = (tmp_path / "reports" / "01_events_overview" / "01_events_overview.html").read_text(encoding="utf-8")
     assert "Synthville" in html
+    if not CASE_FOLDERS:
+        pytest.xfail("needs case-folder branch: the report's text still comes from the package")
     for idlib_word in ("Idlib", "Balyun", "Hatay", "Saraqib"):
         assert idlib_word not in html
