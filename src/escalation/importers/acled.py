@@ -19,6 +19,9 @@ from escalation.importers.base import (
     coordinates,
     duplicates,
     integers,
+    iso_days,
+    numbered,
+    per_distinct,
     require_columns,
 )
 
@@ -114,13 +117,14 @@ class AcledImporter(Importer):
         return frame
 
     def map(self, frame: pd.DataFrame) -> Mapped:
-        f = frame.apply(lambda column: column.str.strip() if column.name != "_line" else column)
+        f = frame[["_line", *REQUIRED, *OPTIONAL]].apply(
+            lambda column: column.str.strip() if column.name != "_line" else column)
         days = self._event_dates(f)
-        ids = f["event_id_cnty"].str.casefold().str.replace(r"[^a-z0-9]+", "-", regex=True).str.strip("-")
+        ids = f["event_id_cnty"].str.lower().str.replace(r"[^a-z0-9]+", "-", regex=True).str.strip("-")
         self.reject(f, f["event_id_cnty"] == "", "event_id_cnty", "event_id_cnty missing")
         self.reject(f, (f["event_id_cnty"] != "") & (ids == ""), "event_id_cnty",
                     "event_id_cnty has no letter or digit to build an event id from")
-        event_id = "EV-" + days.dt.strftime("%Y%m%d") + "-" + ids
+        event_id = "EV-" + iso_days(days, "%Y%m%d") + "-" + ids
         duplicates(f.assign(event_id=event_id.fillna("")), "event_id", self)
         inter1, inter2 = self._inter(f, "inter1", required=True), self._inter(f, "inter2", required=False)
         event_type, sub_event_type = self._types(f, inter1, inter2)
@@ -134,9 +138,9 @@ class AcledImporter(Importer):
         for column in ("actor1", "country", "location"):
             self.reject(f, f[column] == "", column, f"{column} missing")
 
-        first_reported = (days + pd.Timedelta(days=self.reporting_lag_days)).dt.strftime("%Y-%m-%d")
+        first_reported = iso_days(days + pd.Timedelta(days=self.reporting_lag_days))
         events = pd.DataFrame({
-            "_line": f["_line"], "event_id": event_id, "event_date": days.dt.strftime("%Y-%m-%d"),
+            "_line": f["_line"], "event_id": event_id, "event_date": iso_days(days),
             "time_precision": precision["time_precision"], "event_type": event_type,
             "sub_event_type": sub_event_type, "actor1": f["actor1"], "actor2": f["actor2"], "country": f["country"],
             "admin1": f["admin1"], "admin2": f["admin2"], "admin3": f["admin3"], "location": f["location"],
@@ -145,7 +149,7 @@ class AcledImporter(Importer):
             "_inter1": inter1, "_inter2": inter2,
         })
         claims = pd.DataFrame({
-            "_line": f["_line"], "claim_id": [f"CL-{self.claim_prefix}-{n:06d}" for n in range(1, len(f) + 1)],
+            "_line": f["_line"], "claim_id": numbered(f"CL-{self.claim_prefix}-", len(f)).to_numpy(),
             "event_id": event_id, "scope": "event", "party": UNSPLIT_PARTY["id"], "measure": "killed",
             "value_low": fatalities, "value_high": fatalities, "value_text": fatalities.astype(str),
             "claimant": self.claimant, "published_at": first_reported, "source_id": self.source_id,
@@ -160,15 +164,16 @@ class AcledImporter(Importer):
 
     def _event_dates(self, f: pd.DataFrame) -> pd.Series:
         """Each accepted date form, tried on the distinct values only; ambiguous numeric forms refused."""
-        distinct = pd.Series(f["event_date"].unique())
-        parsed = pd.Series(pd.NaT, index=distinct.index, dtype="datetime64[ns]")
-        for form in DATE_FORMATS:
-            todo = parsed.isna()
-            if not todo.any():
-                break
-            parsed[todo] = pd.to_datetime(distinct[todo], format=form, errors="coerce")
-        lookup = dict(zip(distinct, parsed))
-        days = f["event_date"].map(lookup).astype("datetime64[ns]")
+        def parse(distinct: pd.Series) -> pd.Series:
+            parsed = pd.Series(pd.NaT, index=distinct.index, dtype="datetime64[ns]")
+            for form in DATE_FORMATS:
+                todo = parsed.isna()
+                if not todo.any():
+                    break
+                parsed[todo] = pd.to_datetime(distinct[todo].astype(str), format=form, errors="coerce")
+            return parsed
+
+        days = per_distinct(f["event_date"], parse)
         numeric = f["event_date"].str.fullmatch(r"\d{1,2}[/.\-]\d{1,2}[/.\-]\d{2,4}")
         reason = pd.Series(f"not a date in an accepted form ({DATE_FORMS_TEXT})", index=f.index)
         reason[numeric] = ("ambiguous date: day and month are both numbers, so their order is unknown; "
@@ -179,7 +184,7 @@ class AcledImporter(Importer):
 
     def _inter(self, f: pd.DataFrame, column: str, required: bool) -> pd.Series:
         """Actor type codes 1–8 from numbers or words; unknown words are quarantined."""
-        text = f[column].str.casefold()
+        text = f[column].str.lower()
         by_word = {alias: code for code, (_, _, aliases) in INTER_CODES.items() for alias in aliases}
         codes = integers(text).where(lambda c: c.between(1, 8)).fillna(text.map(by_word)).astype("Int64")
         absent = text.isin(["", "0"])
@@ -190,9 +195,9 @@ class AcledImporter(Importer):
 
     def _types(self, f: pd.DataFrame, inter1: pd.Series, inter2: pd.Series) -> tuple[pd.Series, pd.Series]:
         """Today's event and sub-event types, translating pre-2019 event types by PRE_2019_EVENT_TYPES."""
-        table = {name.casefold(): (name, None) for name in EVENT_TYPES}
-        table.update({old.casefold(): new for old, new in PRE_2019_EVENT_TYPES.items()})
-        key = f["event_type"].str.casefold()
+        table = {name.lower(): (name, None) for name in EVENT_TYPES}
+        table.update({old.lower(): new for old, new in PRE_2019_EVENT_TYPES.items()})
+        key = f["event_type"].str.lower()
         event_type = key.map({k: v[0] for k, v in table.items()})
         implied = key.map({k: v[1] for k, v in table.items()})
         riots_or_protests = key == "riots/protests"
@@ -202,23 +207,22 @@ class AcledImporter(Importer):
         self.reject(f, event_type.isna() & riots_or_protests, "event_type",
                     "Riots/Protests with neither actor coded as rioters (5) or protesters (6)")
         self.reject(f, event_type.isna() & ~riots_or_protests, "event_type", "not an ACLED event type")
-        canonical = {sub.casefold(): sub for subs in EVENT_TYPES.values() for sub in subs}
-        given = f["sub_event_type"].str.casefold().map(canonical)
+        canonical = {sub.lower(): sub for subs in EVENT_TYPES.values() for sub in subs}
+        given = f["sub_event_type"].str.lower().map(canonical)
         self.reject(f, (f["sub_event_type"] != "") & given.isna(), "sub_event_type", "not an ACLED sub-event type")
         sub_event_type = given.fillna(implied).fillna(UNSPECIFIED)
-        pairs = {(t, s) for t, subs in EVENT_TYPES.items() for s in (*subs, UNSPECIFIED)}
-        mismatch = [(t, s) not in pairs for t, s in zip(event_type, sub_event_type)]
-        self.reject(f, pd.Series(mismatch, index=f.index) & event_type.notna() & given.notna(), "sub_event_type",
+        pairs = {f"{t}|{s}" for t, subs in EVENT_TYPES.items() for s in (*subs, UNSPECIFIED)}
+        mismatch = ~(event_type.astype(str) + "|" + sub_event_type.astype(str)).isin(pairs)
+        self.reject(f, mismatch & event_type.notna() & given.notna(), "sub_event_type",
                     "sub_event_type does not belong to the event_type")
         return event_type, sub_event_type
 
 
 def _notes(f: pd.DataFrame) -> pd.Series:
     """ACLED's notes, then its sources, source scale and associated actors in brackets."""
-    extra = "ACLED source: " + f["source"].where(f["source"] != "", "not given")
-    extra += ("; source scale: " + f["source_scale"]).where(f["source_scale"] != "", "")
-    for column in ("assoc_actor_1", "assoc_actor_2"):
-        extra += (f"; {column}: " + f[column]).where(f[column] != "", "")
+    parts = [("; source scale: " + f["source_scale"]).where(f["source_scale"] != "", "")]
+    parts += [(f"; {column}: " + f[column]).where(f[column] != "", "") for column in ("assoc_actor_1", "assoc_actor_2")]
+    extra = "ACLED source: " + f["source"].where(f["source"] != "", "not given") + parts[0] + parts[1] + parts[2]
     return (f["notes"] + " [" + extra + "]").where(f["notes"] != "", "[" + extra + "]")
 
 

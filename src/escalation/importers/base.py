@@ -195,7 +195,7 @@ class Importer:
         outside = pd.Series(False, index=frame.index)
         for column, wanted in ((self.country_column, filters.countries), (self.admin1_column, filters.admin1)):
             if wanted:
-                outside |= ~frame[column].str.strip().str.casefold().isin({w.strip().casefold() for w in wanted})
+                outside |= ~frame[column].str.strip().str.lower().isin({w.strip().lower() for w in wanted})
         return outside
 
     @staticmethod
@@ -373,8 +373,8 @@ def _read_csv(export: Path, newlines: int) -> pd.DataFrame:
     """Every cell as text, in one pass, with `_line`: the line each row starts on (header = 1)."""
     label = str(export)
     try:
-        frame = pd.read_csv(export, dtype=str, keep_default_na=False, na_filter=False, encoding="utf-8-sig",
-                            skip_blank_lines=False, engine="c")
+        frame = pd.read_csv(export, dtype="string[pyarrow]", keep_default_na=False, na_filter=False,
+                            encoding="utf-8-sig", skip_blank_lines=False, engine="c")
     except UnicodeDecodeError:
         line, offset = _first_undecodable(export)
         raise ImportInputError(label, f"not UTF-8 text (undecodable byte at character {offset}); "
@@ -420,11 +420,30 @@ def require_columns(label: str, columns, required: list[str], source: str, hint:
                                line=1, column=missing[0])
 
 
+def per_distinct(values: pd.Series, function) -> pd.Series:
+    """`function` applied to the distinct values only, spread back: dates, codes and counts repeat a lot."""
+    codes, distinct = pd.factorize(values)
+    result = function(pd.Series(distinct))
+    return pd.Series(result.array.take(codes), index=values.index, name=values.name)
+
+
 def integers(text: pd.Series) -> pd.Series:
     """Whole numbers written as text ('3', '3.0' from a spreadsheet); anything else is missing."""
-    cleaned = text.str.strip()
-    whole = cleaned.str.fullmatch(r"-?\d+(\.0+)?")
-    return pd.to_numeric(cleaned.where(whole), errors="coerce").astype("Int64")
+    def parse(distinct: pd.Series) -> pd.Series:
+        cleaned = distinct.astype(str).str.strip()
+        whole = cleaned.str.fullmatch(r"-?\d+(\.0+)?")
+        return pd.to_numeric(cleaned.where(whole), errors="coerce").astype("Int64")
+    return per_distinct(text, parse)
+
+
+def iso_days(days: pd.Series, form: str = "%Y-%m-%d") -> pd.Series:
+    """Days as text (blank where unknown), formatted once per distinct day."""
+    return per_distinct(days, lambda d: d.dt.strftime(form).fillna("").astype("string[pyarrow]"))
+
+
+def numbered(prefix: str, count: int) -> pd.Series:
+    """Ids prefix000001, prefix000002, ..."""
+    return prefix + pd.Series(range(1, count + 1)).astype("string[pyarrow]").str.zfill(6)
 
 
 def coordinates(frame: pd.DataFrame, importer: Importer) -> None:

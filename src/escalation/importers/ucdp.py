@@ -13,7 +13,17 @@ from __future__ import annotations
 import pandas as pd
 
 from escalation.importers.acled import UNSPECIFIED
-from escalation.importers.base import Importer, Mapped, coordinates, duplicates, integers, require_columns
+from escalation.importers.base import (
+    Importer,
+    Mapped,
+    coordinates,
+    duplicates,
+    integers,
+    iso_days,
+    numbered,
+    per_distinct,
+    require_columns,
+)
 
 #: type_of_violence → (event type, what UCDP calls it). UCDP does not say by what means (clash, air
 #: strike, shelling), so every sub-event type is "Unspecified".
@@ -74,7 +84,8 @@ class UcdpImporter(Importer):
         return frame
 
     def map(self, frame: pd.DataFrame) -> Mapped:
-        f = frame.apply(lambda column: column.str.strip() if column.name != "_line" else column)
+        f = frame[["_line", *REQUIRED, *OPTIONAL]].apply(
+            lambda column: column.str.strip() if column.name != "_line" else column)
         self.reject(f, f["id"] == "", "id", "id missing")
         duplicates(f, "id", self)
         codes = {}
@@ -98,13 +109,13 @@ class UcdpImporter(Importer):
         for column in ("side_a", "side_b", "country"):
             self.reject(f, f[column] == "", column, f"{column} missing")
 
-        ids = f["id"].str.casefold().str.replace(r"[^a-z0-9]+", "-", regex=True).str.strip("-")
-        event_id = "EV-" + start.dt.strftime("%Y%m%d") + "-ucdp-" + ids
+        ids = f["id"].str.lower().str.replace(r"[^a-z0-9]+", "-", regex=True).str.strip("-")
+        event_id = "EV-" + iso_days(start, "%Y%m%d") + "-ucdp-" + ids
         location = f["where_coordinates"]
         for fallback in ("adm_2", "adm_1", "country"):
             location = location.where(location != "", f[fallback])
         events = pd.DataFrame({
-            "_line": f["_line"], "event_id": event_id, "event_date": start.dt.strftime("%Y-%m-%d"),
+            "_line": f["_line"], "event_id": event_id, "event_date": iso_days(start),
             "time_precision": codes["date_prec"].map({k: v[0] for k, v in DATE_PRECISION.items()}),
             "event_type": codes["type_of_violence"].map({k: v[0] for k, v in TYPE_OF_VIOLENCE.items()}),
             "sub_event_type": UNSPECIFIED, "actor1": f["side_a"], "actor2": f["side_b"], "country": f["country"],
@@ -112,10 +123,10 @@ class UcdpImporter(Importer):
             "latitude": f["latitude"], "longitude": f["longitude"],
             "geo_precision": codes["where_prec"].map({k: v[0] for k, v in WHERE_PRECISION.items()}),
             "notes": _notes(f, codes), "source_ids": self.source_id,
-            "first_reported_at": first_source.dt.strftime("%Y-%m-%d"),
+            "first_reported_at": iso_days(first_source),
         })
         side_party = _side_parties(pd.concat([f["side_a"], f["side_b"]]))
-        claims = self._claims(f, event_id, deaths, side_party, last_source.dt.strftime("%Y-%m-%d"))
+        claims = self._claims(f, event_id, deaths, side_party, iso_days(last_source))
         known_at = (
             "An event counts as known from the earliest date in UCDP's source_date (its first cited source), "
             "UCDP's death figures from the latest (the last source they rest on); each bare date counts from "
@@ -125,8 +136,11 @@ class UcdpImporter(Importer):
 
     def _day(self, f: pd.DataFrame, column: str) -> pd.Series:
         """A UCDP date, written as 2020-02-27 or with a midnight time (2020-02-27 00:00:00.000)."""
-        shaped = f[column].str.fullmatch(ISO_DAY + r"( \d{2}:\d{2}(:\d{2}(\.\d+)?)?)?")
-        day = pd.to_datetime(f[column].str.slice(0, 10).where(shaped), format="%Y-%m-%d", errors="coerce")
+        def parse(distinct: pd.Series) -> pd.Series:
+            shaped = distinct.str.fullmatch(ISO_DAY + r"( \d{2}:\d{2}(:\d{2}(\.\d+)?)?)?")
+            return pd.to_datetime(distinct.str.slice(0, 10).where(shaped), format="%Y-%m-%d", errors="coerce")
+
+        day = per_distinct(f[column], parse)
         self.reject(f, day.isna(), column, f"{column} is not a date (2020-02-27)")
         return day
 
@@ -167,7 +181,7 @@ class UcdpImporter(Importer):
         claims = pd.concat([total, per_side]).sort_values(["_line"], kind="stable").reset_index(drop=True)
         claims["event_id"] = event_id.loc[claims["_row"]].to_numpy()
         claims["published_at"] = published_at.loc[claims["_row"]].to_numpy()
-        claims["claim_id"] = [f"CL-{self.claim_prefix}-{n:06d}" for n in range(1, len(claims) + 1)]
+        claims["claim_id"] = numbered(f"CL-{self.claim_prefix}-", len(claims)).to_numpy()
         return claims.assign(scope="event", measure="killed", claimant=self.claimant,
                              source_id=self.source_id).drop(columns="_row")
 
