@@ -237,9 +237,10 @@ def _parties(events: pd.DataFrame, claims: pd.DataFrame) -> list[dict]:
     counts = actors.groupby(["actor", "code"]).size().reset_index(name="n")
     main_code = counts.sort_values(["n", "code"], ascending=[False, True]).drop_duplicates("actor")
     parties = []
+    seen = set(actors["code"].unique().tolist())
     for code, (party_id, label, _) in INTER_CODES.items():
         members = sorted(main_code.loc[main_code["code"] == code, "actor"])
-        if code in set(actors["code"]):
+        if code in seen:
             parties.append({"id": party_id, "label": label, "actors": members, "acled_inter": [code],
                             "ucdp_sides": [], "claimants": []})
     parties.append({**UNSPLIT_PARTY, "actors": [], "acled_inter": [], "ucdp_sides": [],

@@ -24,6 +24,8 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
 import yaml
 
 BASE_DATAPACKAGE = Path(__file__).with_name("base-datapackage.json")
@@ -273,8 +275,8 @@ class Importer:
             frame = frames[table].reindex(columns=fields[table])
             for column in integer_fields & set(frame.columns):
                 frame[column] = pd.to_numeric(frame[column]).astype("Int64")
-            frame.to_csv(folder / f"{table}.csv", index=False, lineterminator="\n")
-        quarantine.to_csv(folder / QUARANTINE_FILE, index=False, lineterminator="\n")
+            _write_csv(frame, folder / f"{table}.csv")
+        _write_csv(quarantine, folder / QUARANTINE_FILE)
         (folder / "case.yaml").write_text(self._case_yaml(events, countries, parties, mapped.known_at,
                                                           mapped.case_keys, meta), encoding="utf-8")
 
@@ -326,6 +328,13 @@ class _CaseDumper(yaml.SafeDumper):
 
 _CaseDumper.add_representer(list, lambda dumper, items: dumper.represent_sequence(
     "tag:yaml.org,2002:seq", items, flow_style=all(not isinstance(i, dict | list) for i in items)))
+
+
+def _write_csv(frame: pd.DataFrame, path: Path) -> None:
+    """CSV written by Arrow in C (pandas' writer loops in Python): text quoted, blanks empty."""
+    text = {c: frame[c].astype("string[pyarrow]") for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])}
+    table = pa.Table.from_pandas(frame.assign(**text), preserve_index=False)
+    pa_csv.write_csv(table, path, pa_csv.WriteOptions(quoting_style="needed"))
 
 
 def _set_enum(package: dict, table: str, column: str, values: list[str]) -> None:
