@@ -386,6 +386,14 @@ def test_unreadable_exports_exit_3_with_file_line_and_column(tmp_path, kind):
     assert not (tmp_path / "case").exists()
 
 
+def test_a_candidate_file_without_header_line_is_named_as_such(tmp_path):
+    export = write_ucdp(tmp_path / "ged_candidate_synthetic.csv", ucdp_rows(3))
+    export.write_text(export.read_text(encoding="utf-8").split("\n", 1)[1], encoding="utf-8")
+    result = run("ucdp", export, "--out", tmp_path / "case")
+    assert result.exit_code == 3
+    assert "line 1, column id" in result.output and "have no header line; add this one: id,relid," in result.output
+
+
 def test_the_wrong_importer_is_named_in_the_message(tmp_path):
     result = run("acled", write_ucdp(tmp_path / "ged.csv", ucdp_rows(2)), "--out", tmp_path / "case")
     assert "use `escalation import ucdp`" in result.output

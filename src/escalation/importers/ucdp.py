@@ -62,6 +62,16 @@ REQUIRED = ["id", "type_of_violence", "side_a", "side_b", "date_start", "date_en
 OPTIONAL = ["relid", "conflict_name", "dyad_name", "source_article", "source_office", "source_headline",
             "source_original", "where_coordinates", "where_description", "adm_1", "adm_2", "event_clarity"]
 ISO_DAY = r"\d{4}-\d{2}-\d{2}"
+#: The published GED layout (49 columns; GED Candidate files have the same).
+GED_COLUMNS = (
+    "id", "relid", "year", "active_year", "code_status", "type_of_violence", "conflict_dset_id",
+    "conflict_new_id", "conflict_name", "dyad_dset_id", "dyad_new_id", "dyad_name", "side_a_dset_id",
+    "side_a_new_id", "side_a", "side_b_dset_id", "side_b_new_id", "side_b", "number_of_sources", "source_article",
+    "source_office", "source_date", "source_headline", "source_original", "where_prec", "where_coordinates",
+    "where_description", "adm_1", "adm_2", "latitude", "longitude", "geom_wkt", "priogrid_gid", "country",
+    "country_id", "region", "event_clarity", "date_prec", "date_start", "date_end", "deaths_a", "deaths_b",
+    "deaths_civilians", "deaths_unknown", "best", "high", "low", "gwnoa", "gwnob",
+)
 
 
 class UcdpImporter(Importer):
@@ -73,10 +83,14 @@ class UcdpImporter(Importer):
     admin1_column = "adm_1"
 
     def prepare(self, frame: pd.DataFrame) -> pd.DataFrame:
+        hint = ""
+        if "event_id_cnty" in frame.columns:
+            hint = " (it looks like an ACLED export: use `escalation import acled`)"
+        elif len(frame.columns) == len(GED_COLUMNS) + 1 and str(frame.columns[1]).isdigit():
+            hint = (f" (the first line looks like data: some GED Candidate releases have no header line; "
+                    f"add this one: {','.join(GED_COLUMNS)})")
         frame = frame.rename(columns=lambda c: c if c == "_line" else c.lower())
         frame = frame.drop(columns=[c for c in frame.columns if c == "" or c.startswith("unnamed:")])
-        hint = " (it looks like an ACLED export: use `escalation import acled`)" \
-            if "event_id_cnty" in frame.columns else ""
         require_columns(self.file_label, frame.columns, REQUIRED, "UCDP GED", hint)
         for column in OPTIONAL:
             if column not in frame:
