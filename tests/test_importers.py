@@ -204,6 +204,37 @@ def test_rows_that_cannot_be_mapped_are_quarantined_and_counted(tmp_path):
     assert validate_tables(tmp_path / "case").problems == []
 
 
+def test_rows_the_validator_refuses_join_the_quarantine(tmp_path, monkeypatch):
+    """A row that maps but breaks the schema (here: one cell spoilt in the first write) is traced back to
+    its export line, quarantined with the validator's reason, and the folder is written again, clean."""
+    from escalation.importers.base import Importer
+
+    original, calls = Importer._write, []
+
+    def spoil_first_write(self, folder, *args):
+        original(self, folder, *args)
+        calls.append(folder)
+        if len(calls) == 1:
+            path = folder / "events.csv"
+            text = path.read_text(encoding="utf-8")
+            row = next(line for line in text.split("\n") if "syn1002" in line)
+            path.write_text(text.replace(row, row.replace(",1,", ",7,", 1)), encoding="utf-8")
+
+    monkeypatch.setattr(Importer, "_write", spoil_first_write)
+    rows = acled_rows(5)
+    rows[2]["time_precision"] = "1"
+    export = write_acled(tmp_path / "a.csv", rows)
+    result = run("acled", export, "--out", tmp_path / "case")
+    assert result.exit_code == 0, result.output
+    assert len(calls) == 2 and counts(result.output) == (5, 4, 1, 0)
+    quarantine = rows_of(tmp_path / "case" / "quarantine.csv")
+    line = line_of(export, rows[2]["event_id_cnty"])
+    assert {(int(q["line"]), q["column"]) for q in quarantine} == {(line, "events.time_precision"),
+                                                                   (line, "claims.event_id")}
+    assert all(q["reason"].startswith("refused by the validator: ") for q in quarantine)
+    assert validate_tables(tmp_path / "case").problems == []
+
+
 def test_filters_keep_the_country_region_and_period_asked_for(tmp_path):
     rows = acled_rows(30)
     export = write_acled(tmp_path / "all.csv", rows)

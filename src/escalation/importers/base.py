@@ -211,10 +211,11 @@ class Importer:
         return set(events.loc[outside.fillna(False), "_line"])
 
     def _settle(self, mapped: Mapped, filtered: set[int], staging: Path, meta: dict):
-        """Write the folder, validate it, move what the validator refuses to the quarantine, write again."""
+        """Write the folder and validate it; rows the validator refuses join the quarantine, and the
+        folder is written again, which must then validate clean."""
         from escalation.data import validate_tables
 
-        for attempt in range(2):
+        def write_and_validate():
             quarantine = self._quarantine(filtered)
             bad = set(quarantine["line"]) | filtered
             events = mapped.events.loc[~mapped.events["_line"].isin(bad)].reset_index(drop=True)
@@ -223,12 +224,15 @@ class Importer:
             tables = validate_tables(staging)
             if tables.fatal:
                 raise RuntimeError(f"the case folder written for {self.file_label} is unreadable: {tables.fatal}")
-            if not tables.problems:
-                return events, claims, quarantine
-            if attempt:
-                raise RuntimeError(f"the validator still refuses rows after quarantine: {tables.problems[:5]}")
+            return events, claims, quarantine, tables
+
+        events, claims, quarantine, tables = write_and_validate()
+        if tables.problems:
             self._reject_refused(tables.quarantine, {"events": events, "claims": claims})
-        raise AssertionError("unreachable")
+            events, claims, quarantine, tables = write_and_validate()
+            if tables.problems:
+                raise RuntimeError(f"the validator still refuses rows after quarantine: {tables.problems[:5]}")
+        return events, claims, quarantine
 
     def _reject_refused(self, refused: pd.DataFrame, frames: dict[str, pd.DataFrame]) -> None:
         """Rows the validator refused, traced back to the export line they came from."""
