@@ -125,7 +125,7 @@ class AcledImporter(Importer):
         self.reject(f, (f["event_id_cnty"] != "") & (ids == ""), "event_id_cnty",
                     "event_id_cnty has no letter or digit to build an event id from")
         event_id = "EV-" + iso_days(days, "%Y%m%d") + "-" + ids
-        duplicates(f.assign(event_id=event_id.fillna("")), "event_id", self)
+        duplicates(f, "event_id_cnty", self, key=ids)
         inter1, inter2 = self._inter(f, "inter1", required=True), self._inter(f, "inter2", required=False)
         event_type, sub_event_type = self._types(f, inter1, inter2)
         precision = {}

@@ -470,10 +470,13 @@ def coordinates(frame: pd.DataFrame, importer: Importer) -> None:
     importer.reject(frame, half, "longitude", "latitude and longitude must both be given or both be blank")
 
 
-def duplicates(frame: pd.DataFrame, column: str, importer: Importer) -> None:
-    """Quarantine every repeat of an id after its first row, naming that first line."""
-    repeated = frame[column].duplicated(keep="first") & (frame[column] != "")
+def duplicates(frame: pd.DataFrame, column: str, importer: Importer, key: pd.Series | None = None) -> None:
+    """Quarantine every repeat of an id (or of `key`, the id as compared) after its first row,
+    naming that first line."""
+    key = frame[column] if key is None else key
+    repeated = key.duplicated(keep="first") & (key != "")
     if repeated.any():
-        first_line = frame.drop_duplicates(column).set_index(column)["_line"]
-        reason = "duplicate id (first on line " + frame[column].map(first_line).astype(str) + ")"
+        first_line = pd.Series(frame["_line"].to_numpy(), index=key.to_numpy())
+        first_line = first_line[~first_line.index.duplicated()]
+        reason = "duplicate id (first on line " + key.map(first_line).astype(str) + ")"
         importer.reject(frame, repeated, column, reason)
