@@ -249,7 +249,9 @@ def test_filters_keep_the_country_region_and_period_asked_for(tmp_path):
     assert counts(result.output) == (30, len(wanted), 0, 30 - len(wanted))
     case = yaml.safe_load((tmp_path / "case" / "case.yaml").read_text(encoding="utf-8"))
     assert case["region"]["countries"] == ["Samplia"]
-    assert case["imported"]["filters"]["country"] == ["samplia"]
+    meta = yaml.safe_load((tmp_path / "case" / "raw" / "all.csv.meta.yml").read_text(encoding="utf-8"))
+    assert meta["filters"] == {"country": ["samplia"], "admin1": ["Synthetic Province 1", "Synthetic Province 2"],
+                               "from": "2020-02-03", "to": "2020-02-08"}
 
 
 def test_filters_that_match_nothing_are_an_error(tmp_path):
@@ -278,9 +280,12 @@ def test_case_yaml_describes_the_import(tmp_path):
     rows = acled_rows(16)
     export = write_acled(tmp_path / "acled_synthetic.csv", rows)
     out = imported(tmp_path, "acled", export, "--timezone", "Africa/Bamako", "--reporting-lag-days", "3")
-    case = yaml.safe_load((out / "case.yaml").read_text(encoding="utf-8"))
-    assert case["timezone"] == "Africa/Bamako" and case["reporting_lag_days"] == 3
+    text = (out / "case.yaml").read_text(encoding="utf-8")
+    case = yaml.safe_load(text)
+    assert case["timezone"] == "Africa/Bamako" and "# reporting_lag_days: 3\n" in text
     assert "3 day(s) after the event date" in case["known_at"] and "timestamp" in case["known_at"]
+    meta = yaml.safe_load((out / "raw" / f"{export.name}.meta.yml").read_text(encoding="utf-8"))
+    assert meta["reporting_lag_days"] == 3
     events = rows_of(out / "events.csv")
     assert all(e["first_reported_at"] == (date.fromisoformat(e["event_date"]) + timedelta(days=3)).isoformat()
                for e in events)
@@ -295,7 +300,11 @@ def test_case_yaml_describes_the_import(tmp_path):
     assert "not split" in parties["all_sides_unsplit"]["label"]
     for row in rows:
         assert row["actor1"] in parties[INTER_PARTY[int(row["inter1"])]]["actors"]
-    assert case["focal"] == {"party": "all_sides_unsplit", "measure": "killed"}
+    deadliest = max(rows, key=lambda r: int(r["fatalities"]))  # the first of the deadliest
+    assert case["focal"] == {
+        "event_id": expected_acled_event(deadliest)["event_id"], "party": "all_sides_unsplit", "measure": "killed",
+        "name": f"{deadliest['location']}, {deadliest['event_date'].day} {deadliest['event_date']:%B %Y}",
+        "deaths_label": "deaths, all sides together (ACLED)"}
     package = json.loads((out / "datapackage.json").read_text(encoding="utf-8"))
     claims = next(r for r in package["resources"] if r["name"] == "claims")
     party_enum = next(f for f in claims["schema"]["fields"] if f["name"] == "party")["constraints"]["enum"]
@@ -351,6 +360,9 @@ def test_ucdp_ged_maps_row_by_row(tmp_path):
         assert all(c["value_low"] == c["value_best"] == c["value_high"] for c in mine if c["party"] != "all_sides")
     assert [str(p) for p in validate_tables(out).problems] == []
     assert party_of["Civilians"] == "civilians"
+    deadliest = max(rows, key=lambda r: int(r["best"]))
+    assert (case["focal"]["party"], case["focal"]["event_id"]) == (
+        "all_sides", f"EV-{deadliest['date_start'][:10].replace('-', '')}-ucdp-{deadliest['id']}")
 
 
 def test_ucdp_rows_that_cannot_be_mapped_are_quarantined(tmp_path):

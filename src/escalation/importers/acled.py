@@ -160,7 +160,8 @@ class AcledImporter(Importer):
             f"event date, from 23:59 {self.timezone} (reporting_lag_days, set at import: an assumption about "
             "ACLED's weekly release, not a publication time)."
         )
-        return Mapped(events, claims, _parties, known_at, {"reporting_lag_days": self.reporting_lag_days})
+        return Mapped(events, claims, _parties, known_at, "deaths, all sides together (ACLED)",
+                      {"reporting_lag_days": self.reporting_lag_days})
 
     def _event_dates(self, f: pd.DataFrame) -> pd.Series:
         """Each accepted date form, tried on the distinct values only; ambiguous numeric forms refused."""

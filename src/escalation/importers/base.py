@@ -97,7 +97,10 @@ class Mapped:
     #: The case's parties, from the rows finally imported: (events, claims) -> [{id, label, ...}].
     parties: Callable[[pd.DataFrame, pd.DataFrame], list[dict]]
     known_at: str
-    case_keys: dict = field(default_factory=dict)
+    #: How the total party's dead are named on the focal charts.
+    deaths_label: str
+    #: What the import assumed beyond the export (e.g. ACLED's reporting lag), kept in raw/<file>.meta.yml.
+    assumptions: dict = field(default_factory=dict)
 
 
 class Importer:
@@ -170,7 +173,8 @@ class Importer:
             raise ImportInputError(self.file_label, f"no row matches the filters {filters.describe()}")
         meta = {"file": export.name, "source": self.publisher, "url": self.publisher_url, "sha256": digest,
                 "size_bytes": export.stat().st_size, "rows": rows_read,
-                "imported_at": self.imported_at.isoformat().replace("+00:00", "Z"), "filters": filters.describe()}
+                "imported_at": self.imported_at.isoformat().replace("+00:00", "Z"), "filters": filters.describe(),
+                **mapped.assumptions}
         out_dir.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
         try:
@@ -281,8 +285,8 @@ class Importer:
                 frame[column] = pd.to_numeric(frame[column]).astype("Int64")
             _write_csv(frame, folder / f"{table}.csv")
         _write_csv(quarantine, folder / QUARANTINE_FILE)
-        (folder / "case.yaml").write_text(self._case_yaml(events, countries, parties, mapped.known_at,
-                                                          mapped.case_keys, meta), encoding="utf-8")
+        (folder / "case.yaml").write_text(self._case_yaml(events, claims, countries, parties, mapped, meta),
+                                          encoding="utf-8")
 
     def _title(self, events: pd.DataFrame, countries: list[str]) -> str:
         days = pd.to_datetime(events["event_date"])
@@ -291,8 +295,8 @@ class Importer:
         period = " – ".join(f"{day.day} {day:%B %Y}" for day in (days.min(), days.max()))
         return f"{', '.join(countries) or 'No country'}, {period} ({self.publisher})"
 
-    def _case_yaml(self, events: pd.DataFrame, countries: list[str], parties: list[dict], known_at: str,
-                   case_keys: dict, meta: dict) -> str:
+    def _case_yaml(self, events: pd.DataFrame, claims: pd.DataFrame, countries: list[str], parties: list[dict],
+                   mapped: Mapped, meta: dict) -> str:
         located = events.loc[events["latitude"] != ""].assign(
             lat=lambda f: f["latitude"].astype(float), lon=lambda f: f["longitude"].astype(float))
         boxes = {country: [_down(g["lat"].min()), _up(g["lat"].max()), _down(g["lon"].min()), _up(g["lon"].max())]
@@ -302,6 +306,14 @@ class Importer:
             region["map_extent"] = [_down(located["lon"].min()), _up(located["lon"].max()),
                                     _down(located["lat"].min()), _up(located["lat"].max())]
         total = next(p["id"] for p in parties if p.get("x-total"))
+        focal = {"party": total, "measure": "killed", "name": "no event", "deaths_label": mapped.deaths_label}
+        totals = claims.loc[claims["party"] == total]
+        if len(totals):
+            best = totals["value_best"] if "value_best" in totals else pd.Series(pd.NA, index=totals.index)
+            deadliest = pd.to_numeric(best).fillna(pd.to_numeric(totals["value_low"])).astype(float).idxmax()
+            event = events.loc[events["event_id"] == totals.loc[deadliest, "event_id"]].iloc[0]
+            day = pd.Timestamp(event["event_date"])
+            focal = {"event_id": event["event_id"], **focal, "name": f"{event['location']}, {day.day} {day:%B %Y}"}
         case = {
             "name": _slug(Path(meta["file"]).stem, "-") or "imported-case",
             "title": self._title(events, countries),
@@ -309,17 +321,21 @@ class Importer:
                             f"({meta['rows']} rows read; filters: {meta['filters'] or 'none'}). "
                             f"Every figure is {self.publisher}'s, kept as a claim by {self.claimant}."),
             "timezone": self.timezone,
-            "known_at": known_at,
-            **case_keys,
+            "known_at": mapped.known_at,
             "region": region,
             "parties": [{k: v for k, v in p.items() if not k.startswith("x-")} for p in parties],
-            "focal": {"party": total, "measure": "killed"},
+            "focal": focal,
             "key_events": {},
-            "imported": {"importer": self.name, **meta},
         }
-        header = (f"# Case description written by `escalation import {self.name}` from {meta['file']}.\n"
-                  "# Edit it freely: titles, parties (labels, colours, which actors belong to which party),\n"
-                  "# key_events to annotate, the focal incident. Re-import to change the tables themselves.\n")
+        assumed = "".join(f"# {key}: {value}\n" for key, value in mapped.assumptions.items()) \
+            or "# nothing beyond the export\n"
+        header = (f"# Case description written by `escalation import {self.name}` from {meta['file']}\n"
+                  f"# ({meta['rows']} rows, imported {meta['imported_at']}, sha256 {meta['sha256'][:16]}...;\n"
+                  f"# origin, filters and assumptions in raw/{meta['file']}.meta.yml).\n"
+                  "# Assumed at import (re-import to change):\n"
+                  f"{assumed}"
+                  "# Edit the rest freely: titles, parties (labels, colours, which actors belong to which party),\n"
+                  "# key_events to annotate, the focal incident (the deadliest event until you choose another).\n")
         return header + yaml.dump(case, Dumper=_CaseDumper, sort_keys=False, allow_unicode=True, width=100)
 
 

@@ -146,7 +146,8 @@ class UcdpImporter(Importer):
             "UCDP's death figures from the latest (the last source they rest on); each bare date counts from "
             f"23:59 {self.timezone}. UCDP itself published the figures later, with its dataset release."
         )
-        return Mapped(events, claims, lambda e, c: _parties(e, c, side_party), known_at)
+        return Mapped(events, claims, lambda e, c: _parties(e, c, side_party), known_at,
+                      "deaths, all sides together (UCDP)")
 
     def _day(self, f: pd.DataFrame, column: str) -> pd.Series:
         """A UCDP date, written as 2020-02-27 or with a midnight time (2020-02-27 00:00:00.000)."""
