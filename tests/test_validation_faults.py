@@ -53,6 +53,8 @@ CELL_FAULTS = [
     ("count that is not a number", "claims", {"scope": "event"}, "value_low", "ten", "'ten' is not a whole number"),
     ("low greater than high", "claims", {"claimant": "Governor of Hatay"}, "value_high", "1",
      "value_low is greater than value_high"),
+    ("best estimate above high", "claims", {"claimant": "Governor of Hatay"}, "value_best", "1000",
+     "value_best is not between value_low and value_high"),
     ("unknown party", "claims", {"scope": "event"}, "party", "turkish_army", "is not one of the allowed values"),
     ("unknown measure", "claims", {"scope": "event"}, "measure", "dead",
      "'dead' is not one of the allowed values: killed,"),

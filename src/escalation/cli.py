@@ -171,3 +171,51 @@ def backfill(first, last, pairs, params_file, out_dir, figures_dir, notebooks_di
         click.echo(f"error: {error}", err=True)
         sys.exit(EXIT_USAGE)
     _run(jobs, out_dir, figures_dir, workers, wait, progress, force, build_time, all_or_nothing=False)
+
+
+@main.command("import")
+@click.argument("source", metavar="acled|ucdp")
+@click.argument("export", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="The case folder to write (tables, datapackage.json, case.yaml, raw/, quarantine.csv).")
+@click.option("--country", "countries", multiple=True, help="Keep only this country (repeatable).")
+@click.option("--admin1", multiple=True, help="Keep only this first-level region (repeatable).")
+@click.option("--from", "first", type=click.DateTime(["%Y-%m-%d"]), help="First event day kept (ISO date).")
+@click.option("--to", "last", type=click.DateTime(["%Y-%m-%d"]), help="Last event day kept (ISO date).")
+@click.option("--timezone", default="UTC", show_default=True, help="IANA zone in which the case's days end.")
+@click.option("--reporting-lag-days", type=click.IntRange(0), default=None,
+              help="ACLED only: days after the event date from which an event counts as known (default 7).")
+@click.option("--force", is_flag=True, help="Replace the folder if it is not empty.")
+def import_export(source, export, out_dir, countries, admin1, first, last, timezone, reporting_lag_days,
+                  force) -> None:
+    """Turn an ACLED export or a UCDP GED file into a case folder that `build --param data_dir=DIR` reads."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from escalation.importers import Filters, ImportInputError, get_importer
+
+    try:
+        importer_class = get_importer(source)
+    except KeyError as error:
+        click.echo(f"error: {error.args[0]}", err=True)
+        sys.exit(EXIT_USAGE)
+    try:
+        ZoneInfo(timezone)
+    except (ValueError, ZoneInfoNotFoundError):
+        click.echo(f"error: --timezone {timezone!r} is not an IANA time zone (e.g. UTC, Africa/Bamako)", err=True)
+        sys.exit(EXIT_USAGE)
+    options = {"timezone": timezone}
+    if reporting_lag_days is not None:
+        if not hasattr(importer_class, "reporting_lag_days"):
+            click.echo(f"error: --reporting-lag-days does not apply to {source}", err=True)
+            sys.exit(EXIT_USAGE)
+        options["reporting_lag_days"] = reporting_lag_days
+    filters = Filters(tuple(countries), tuple(admin1), first.date() if first else None, last.date() if last else None)
+    try:
+        result = importer_class(**options).run(export, out_dir, filters, force=force)
+    except ImportInputError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(EXIT_DATA)
+    except FileExistsError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(EXIT_USAGE)
+    click.echo(result.summary())

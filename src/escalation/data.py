@@ -531,6 +531,10 @@ def _check_rules(
     if "value_low" in frame and "value_high" in frame:
         flag(frame["value_high"].notna() & (frame["value_low"] > frame["value_high"]), "value_high",
              "value_low is greater than value_high")
+    if "value_best" in frame:
+        flag(frame["value_best"].notna() & ((frame["value_best"] < frame["value_low"])
+                                           | (frame["value_best"] > frame["value_high"].fillna(frame["value_best"]))),
+             "value_best", "value_best is not between value_low and value_high")
     if name == "claims":
         running = frame["scope"] == "running_total"
         flag(running & (frame["period_start"].isna() | frame["period_end"].isna()), "period_start",
