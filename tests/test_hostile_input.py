@@ -102,8 +102,14 @@ def plant_hostile_strings(data_dir: Path, texts: list[str] = HOSTILE_STRINGS,
                           urls: bool = False) -> dict[str, dict[int, str]]:
     """Text i into every free-text cell of data row i of every table; returns table → line → text.
 
-    With urls, the next sources also get the hostile http(s) links."""
+    With urls, three sources cited by events that hold no planted text also get the hostile http(s) links
+    (so a report of the period lists them)."""
     planted = {}
+    _, events = read_rows(data_dir / "events.csv")
+    _, sources = read_rows(data_dir / "sources.csv")
+    untouched_sources = {row[0] for row in sources[len(texts):]}
+    cited_by_untouched = {i for row in events[len(texts):] if set(row[-2].split(";")) <= untouched_sources
+                          for i in row[-2].split(";")}
     for table, columns in free_text_fields(data_dir).items():
         path = data_dir / f"{table}.csv"
         header, rows = read_rows(path)
@@ -111,8 +117,9 @@ def plant_hostile_strings(data_dir: Path, texts: list[str] = HOSTILE_STRINGS,
             for column in columns:
                 rows[index][header.index(column)] = text
         if urls and table == "sources":
-            for index, url in enumerate(HOSTILE_URLS):
-                rows[len(texts) + index][header.index("url")] = url
+            targets = [r for r in rows[len(texts):] if r[0] in cited_by_untouched][:len(HOSTILE_URLS)]
+            for row, url in zip(targets, HOSTILE_URLS, strict=True):
+                row[header.index("url")] = url
         write_rows(path, header, rows)
         planted[table] = {line_of(path, rows[index][0]): text for index, text in enumerate(texts)}
     return planted

@@ -31,6 +31,7 @@ import yaml
 BASE_DATAPACKAGE = Path(__file__).with_name("base-datapackage.json")
 QUARANTINE_FILE = "quarantine.csv"
 QUARANTINE_COLUMNS = ["file", "line", "column", "value", "reason"]
+KEY_COLUMNS = {"events": "event_id", "claims": "claim_id"}
 #: Where a workbook saved by a spreadsheet program starts: an export that is not a CSV.
 SPREADSHEET_MAGIC = {b"PK\x03\x04": "an Excel (.xlsx) or zip file", b"\xd0\xcf\x11\xe0": "an Excel (.xls) file"}
 #: Colourless parties of an import: the loader gives them the default palette by position.
@@ -245,9 +246,12 @@ class Importer:
                 raise RuntimeError(f"the validator refused the {table} table written for {self.file_label}: "
                                    f"{problems['problem'].tolist()[:3]}")
             written = frames[table]
-            positions = problems["line"].astype(int) - 2
+            # the validator names the line the row starts on (notes may span lines): find the row by its id
+            key = KEY_COLUMNS[table]
+            ids = problems["record"].map(lambda record: json.loads(record)[key])
+            lines = written.set_index(key)["_line"]
             self._rejections.append(pd.DataFrame({
-                "file": self.file_label, "line": written["_line"].iloc[positions].to_numpy(),
+                "file": self.file_label, "line": lines.loc[ids].to_numpy(),
                 "column": (table + "." + problems["column"]).to_numpy(),
                 "value": "", "reason": ("refused by the validator: " + problems["problem"]).to_numpy()}))
 
