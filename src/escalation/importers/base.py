@@ -248,7 +248,7 @@ class Importer:
             written = frames[table]
             # the validator names the line the row starts on (notes may span lines): find the row by its id
             key = KEY_COLUMNS[table]
-            ids = problems["record"].map(lambda record: json.loads(record)[key])
+            ids = [json.loads(record)[key] for record in problems["record"]]
             lines = written.set_index(key)["_line"]
             self._rejections.append(pd.DataFrame({
                 "file": self.file_label, "line": lines.loc[ids].to_numpy(),
