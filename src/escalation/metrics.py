@@ -442,5 +442,27 @@ def changes_since(tables: Tables, window: Window,
         change=new_claims["revises"].map(lambda previous: "first figure" if pd.isna(previous) else "revision"))
     event_columns = ["event_id", "event_date", "event_type", "sub_event_type", "location", "notes", "source_ids"]
     claim_columns = ["claim_id", "change", "location", "party", "measure", "value_text", "revises", "claimant",
-                     "published_local", "source_id"]
+                     "published_local", "published_at_precision", "source_id"]
     return new_events[event_columns].reset_index(drop=True), new_claims[claim_columns].reset_index(drop=True)
+
+
+def most_claimed_event(tables: Tables, window: Window) -> str:
+    """The id of the event with the most claims known at `as_of` (ties: the earlier id): the default focal
+    incident when a case names none."""
+    counts = known_claims(tables, window).dropna(subset=["event_id"]).groupby("event_id").size()
+    if counts.empty:
+        raise ValueError(f"no claim about any event is known at {window.as_of}")
+    return str(counts.sort_index().idxmax())
+
+
+def find_events(tables: Tables, text: str) -> pd.DataFrame:
+    """Events whose id, place, actors or notes contain `text` (any case), with their number of claims:
+    the way to an event_id from a name, e.g. `find_events(tables, "airstrike")`."""
+    events = tables.events
+    searched = ["event_id", "location", "actor1", "actor2", "notes"]
+    haystack = events[searched].astype("string").fillna("").agg(" ".join, axis=1)
+    found = events.loc[haystack.str.contains(text, case=False, regex=False)]
+    claims = tables.claims.groupby("event_id").size().rename("n_claims")
+    found = found.merge(claims, left_on="event_id", right_index=True, how="left").fillna({"n_claims": 0})
+    columns = ["event_id", "event_date", "location", "event_type", "sub_event_type", "n_claims"]
+    return found[columns].astype({"n_claims": int}).sort_values(["event_date", "event_id"]).reset_index(drop=True)
