@@ -466,3 +466,16 @@ def find_events(tables: Tables, text: str) -> pd.DataFrame:
     found = found.merge(claims, left_on="event_id", right_index=True, how="left").fillna({"n_claims": 0})
     columns = ["event_id", "event_date", "location", "event_type", "sub_event_type", "n_claims"]
     return found[columns].astype({"n_claims": int}).sort_values(["event_date", "event_id"]).reset_index(drop=True)
+
+
+__all__ = ["actor_pairs", "as_days", "BEST_RULE", "change_points", "changes_since", "claim_history",
+           "cumulative_deaths", "current_event_claims", "daily_event_counts", "daily_intensity",
+           "displacement_series", "event_deaths", "event_ranges", "find_events", "hdx_signals", "incident_claims",
+           "incident_sum_at", "incident_sum_over_time", "key_figures", "known_claims", "known_events",
+           "latest_displacement", "map_points", "median_claim", "most_claimed_event", "neutralised_versus_killed",
+           "reconciliation", "territorial_changes", "weekly_surge", "Window"]
+
+
+def __dir__() -> list[str]:
+    """Tab completion offers what the module is for, not its imports."""
+    return sorted(__all__)

@@ -171,3 +171,11 @@ def _html_table(table: pd.DataFrame) -> str:
 def _folded(html: str, rows: int) -> str:
     """A long table folded under a line that says how long it is; a short one as it is."""
     return html if rows <= FOLD_ROWS else f"<details><summary>Show all {rows} rows</summary>{html}</details>"
+
+
+__all__ = ["Report", "LAB_ONLY"]
+
+
+def __dir__() -> list[str]:
+    """Tab completion offers what the module is for, not its imports."""
+    return sorted(__all__)
