@@ -89,3 +89,4 @@ def test_the_biggest_change_names_the_figure_that_moved_most(tmp_path):
     assert by_day["2031-01-05"]["biggest_change"] == "Killed: side a: 10–14 → 10–15"
     assert by_day["2031-01-01"]["biggest_change"] == ""
     assert by_day["2031-01-05"]["new_events"] == 12 and by_day["2031-01-05"]["events_reported"] == 2
+    assert by_day["2031-01-01"]["new_events"] is None  # the first report holds stocks, not a day's change

@@ -101,9 +101,11 @@ def day_lines(out_dir: Path, daily: list[dict], figures: pd.DataFrame) -> list[d
             "new_claims": int(changes.get("first figure", 0)), "revised_claims": int(changes.get("revision", 0)),
             "biggest_change": _biggest_change(today, before["figures"] if before else None),
             "trend": trend(moved, history) if before else "",
-            "new_events": int(moved["events"]), "new_deaths": int(moved["deaths"]),
+            # the first report's figures are stocks, not a day's change
+            "new_events": int(moved["events"]) if before else None,
+            "new_deaths": int(moved["deaths"]) if before else None,
         })
-        if before:  # the first report's figures are stocks, not a day's change
+        if before:
             history.append(moved)
         before = {"events": events, "deaths": deaths, "figures": today}
     return lines[::-1]
