@@ -171,9 +171,9 @@ def test_every_notebook_runs_in_lab_with_the_project_kernel_and_draws_every_char
             assert key_figure(page, "events") != before
             if shots:
                 page.screenshot(path=shots / "lab-light.png")
-                page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Settings$")).click()
-                page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Theme$")).click()
-                page.locator(".lm-Menu-itemLabel", has_text="JupyterLab Dark").click()
+                page.keyboard.press("Control+Shift+c")  # the command palette
+                page.locator(".lm-CommandPalette-input").fill("JupyterLab Dark")
+                page.keyboard.press("Enter")
                 page.wait_for_function("() => document.body.dataset.jpThemeLight === 'false'", timeout=30_000)
                 page.wait_for_timeout(1000)
                 page.screenshot(path=shots / "lab-dark.png")

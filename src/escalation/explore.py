@@ -24,11 +24,13 @@ __all__ = ["replay", "key_figures_html", "parties", "moments"]
 
 
 def moments(window: Window, step: str = "h") -> list[tuple[str, pd.Timestamp]]:
-    """Every `step` from the first to the last local day of the period, labelled in local time."""
+    """Every `step` from the first to the last local day of the period, and the end (23:59) of each day, as
+    the daily reports describe it; labelled in local time."""
     first = pd.Timestamp(f"{window.start:%Y-%m-%d}T00:00").tz_localize(LOCAL_TZ)
     last = pd.Timestamp(f"{window.end:%Y-%m-%d}T23:59").tz_localize(LOCAL_TZ)
-    stamps = list(pd.date_range(first, last, freq=step)) + [last]
-    return [(f"{stamp:%a %d %b %Y %H:%M}", stamp.tz_convert("UTC")) for stamp in dict.fromkeys(stamps)]
+    ends_of_days = pd.date_range(first + pd.Timedelta(minutes=23 * 60 + 59), last, freq="D")
+    stamps = sorted(set(pd.date_range(first, last, freq=step)) | set(ends_of_days))
+    return [(f"{stamp:%a %d %b %Y %H:%M}", stamp.tz_convert("UTC")) for stamp in stamps]
 
 
 def parties(tables: Tables) -> list[str]:
@@ -43,11 +45,13 @@ def key_figures_html(tables: Tables, window: Window, followed: tuple[str, ...] |
     if followed is not None:
         figures = figures.loc[party.isna() | party.isin(followed)]
     rows = "".join(
-        f'<tr data-figure="{escape(r.figure)}"><td>{escape(r.figure)}</td><td class="value">'
+        f'<tr data-figure="{escape(r.figure)}"><td style="text-align:left">{escape(r.figure)}</td>'
+        f'<td class="value" style="text-align:left">'
         f"{r.value_low:,}{'' if r.value_low == r.value_high else f'–{r.value_high:,}'}</td></tr>"
         for r in figures.itertuples())
     return (f'<div class="escalation-table explore-key-figures"><p><strong>{escape(window.label())}</strong></p>'
-            f"<table><thead><tr><th>Figure</th><th>Range claimed</th></tr></thead><tbody>{rows}</tbody></table>"
+            '<table><thead><tr><th style="text-align:left">Figure</th><th style="text-align:left">Range claimed</th>'
+            f"</tr></thead><tbody>{rows}</tbody></table>"
             "</div>")
 
 
