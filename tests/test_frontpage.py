@@ -55,7 +55,7 @@ def test_each_day_gets_one_line_with_the_trend_by_the_stated_rule(tmp_path):
     html = write_index(out).read_text()
     assert "Previous</th>" not in html and "Next</th>" not in html
     lines = re.findall(r'<tr>\s*<td><a href="(daily/[^"]+)">[^<]+</a>.*?</tr>', html, re.S)
-    assert len(lines) == 7 and lines[0].startswith("daily/2031-01-07")  # newest first, every day linked
+    assert lines == [f"daily/2031-01-0{i}/situation_report_2031-01-0{i}.html" for i in range(1, 8)]
     rows = {href.split("/")[1]: row for href, row in re.findall(
         r'<tr>\s*<td><a href="(daily/[^"]+)">[^<]+</a>(.*?)</tr>', html, re.S)}
     marks = {day: (re.search(r'class="trend-(\w+)"', row) or [None, "not rated"])[1] for day, row in rows.items()}

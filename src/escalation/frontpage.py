@@ -83,7 +83,7 @@ def trend(today: dict[str, float], previous: list[dict[str, float]]) -> str:
 
 
 def day_lines(out_dir: Path, daily: list[dict], figures: pd.DataFrame) -> list[dict]:
-    """One line per daily report, newest first: what became known, the biggest change, the trend."""
+    """One line per daily report, in order of days: what became known, the biggest change, the trend."""
     lines, history, before = [], [], None
     for manifest in sorted(daily, key=lambda m: m["report"]):
         day = pd.Timestamp(manifest["report"].split("/")[-1])
@@ -108,7 +108,7 @@ def day_lines(out_dir: Path, daily: list[dict], figures: pd.DataFrame) -> list[d
         if before:
             history.append(moved)
         before = {"events": events, "deaths": deaths, "figures": today}
-    return lines[::-1]
+    return lines
 
 
 def _biggest_change(today: pd.DataFrame, yesterday: pd.DataFrame | None) -> str:
