@@ -9,6 +9,8 @@ KERNEL := escalation
 ARGS ?=
 DAILY_FROM ?= 2020-02-01
 DAILY_TO ?= 2020-03-06
+# Extra JupyterLab options, e.g. LAB_ARGS="--no-browser --ip=127.0.0.1 --port=8890"
+LAB_ARGS ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help report test test-fast lab validate bench lint chromium clean
@@ -42,8 +44,9 @@ test-fast: $(STAMP) ## Run the tests that need no kernel and no browser
 validate: $(STAMP) ## Validate data/ against data/datapackage.json
 	$(BIN)/escalation validate
 
-lab: $(STAMP) ## Open JupyterLab on the notebooks
-	$(BIN)/jupyter lab notebooks/
+lab: $(STAMP) ## Open JupyterLab on the notebooks with the project's kernel (LAB_ARGS="--no-browser --port=8890")
+	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks --MappingKernelManager.default_kernel_name=$(KERNEL) \
+	  $$([ "$$(id -u)" = 0 ] && echo --allow-root) $(LAB_ARGS)
 
 bench: $(STAMP) chromium ## Benchmarks: a build's time split vs a plain script; full backfill and a no-change rerun
 	$(BIN)/python bench/bench_build.py

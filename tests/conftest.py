@@ -44,3 +44,18 @@ def write_rows(path: Path, header: list[str], rows: list[list[str]]) -> None:
         writer = csv.writer(handle)
         writer.writerow(header)
         writer.writerows(rows)
+
+
+@pytest.fixture(scope="session")
+def site(tmp_path_factory) -> Path:
+    """One real build of every report and of two daily reports (with their index), shared by the slow tests."""
+    import subprocess
+    import sys
+
+    root = tmp_path_factory.mktemp("site")
+    where = ["--out", str(root / "reports"), "--figures", str(root / "figures")]
+    for command in (["build"], ["backfill", "--from", "2020-02-27", "--to", "2020-02-28"]):
+        result = subprocess.run([sys.executable, "-m", "escalation", *command, *where], capture_output=True,
+                                text=True, timeout=1200, stdin=subprocess.DEVNULL)
+        assert result.returncode == 0, result.stderr
+    return root / "reports"

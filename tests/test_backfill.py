@@ -76,7 +76,8 @@ def test_reports_are_linked_to_the_previous_and_next_day(first_run):
     assert f'href="../{DAYS[0]}/situation_report_{DAYS[0]}.html"' in middle
     assert f'href="../{DAYS[2]}/situation_report_{DAYS[2]}.html"' in middle
     index = (out / "index.html").read_text()
-    positions = [index.index(f"daily/{d}/situation_report_{d}.html") for d in DAYS]
+    day_by_day = index[index.index('id="daily"'):]
+    positions = [day_by_day.index(f"daily/{d}/situation_report_{d}.html") for d in DAYS]
     assert positions == sorted(positions)
 
 

@@ -29,3 +29,13 @@ def test_report_notebooks_are_committed_without_outputs_and_with_one_parameters_
         assert all(not c["outputs"] and c["execution_count"] is None for c in code), path.name
         tagged = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
         assert len(tagged) == 1, path.name
+
+
+def test_the_explore_notebook_is_committed_clean_and_is_not_built_as_a_report():
+    path = paths.NOTEBOOKS_DIR / build.EXPLORE_NOTEBOOK
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert all(not c["outputs"] and c["execution_count"] is None for c in code)
+    assert len([c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]) == 1
+    assert nb["metadata"]["kernelspec"]["name"] == "escalation"
+    assert path not in build.discover() and path.is_file()

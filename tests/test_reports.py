@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,15 +17,9 @@ PLOTLY_BANNER = re.compile(r"\* plotly\.js v\d")
 
 
 @pytest.fixture(scope="session")
-def reports(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("build")
-    result = subprocess.run(
-        [sys.executable, "-m", "escalation", "build", "--out", str(root / "reports"),
-         "--figures", str(root / "figures")],
-        capture_output=True, text=True, timeout=1200, stdin=subprocess.DEVNULL,
-    )
-    assert result.returncode == 0, result.stderr
-    return root / "reports"
+def reports(site) -> Path:
+    """The reports of the shared build (conftest's `site`)."""
+    return site
 
 
 def manifests(reports: Path) -> list[dict]:

@@ -39,6 +39,7 @@ log = logging.getLogger("escalation.build")
 
 KERNEL_NAME = "escalation-build"
 DAILY_NOTEBOOK = "04_daily_situation_report.ipynb"
+EXPLORE_NOTEBOOK = "00_explore.ipynb"  # interactive quick start for JupyterLab, not a report
 PACKAGES = ("escalation", "pandas", "pyarrow", "plotly", "papermill", "nbconvert", "nbclient",
             "ipykernel", "kaleido", "frictionless", "ruptures")
 PREVIOUS_PREFIX = ".prev-"
@@ -93,8 +94,10 @@ class BuildResult:
 
 
 def discover(notebooks_dir: Path = paths.NOTEBOOKS_DIR) -> list[Path]:
-    """Report notebooks: numbered, e.g. `01_events_overview.ipynb`; the daily report is built by backfill."""
-    return sorted(p for p in notebooks_dir.glob("[0-9][0-9]_*.ipynb") if p.is_file() and p.name != DAILY_NOTEBOOK)
+    """Report notebooks: numbered, e.g. `01_events_overview.ipynb`; the daily report is built by backfill, the
+    explore notebook is not a report."""
+    return sorted(p for p in notebooks_dir.glob("[0-9][0-9]_*.ipynb")
+                  if p.is_file() and p.name not in (DAILY_NOTEBOOK, EXPLORE_NOTEBOOK))
 
 
 def sha256(path: Path) -> str:

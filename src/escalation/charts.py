@@ -9,6 +9,7 @@ focal incident, key events, map extent and labels) comes from `tables.case` (cas
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -52,11 +53,20 @@ class Chart:
     """A chart builder with the slug it is filed under and the table it is drawn from."""
 
     slug: str
-    build: Callable[[Tables, Window], go.Figure]
+    build: Callable[..., go.Figure]
     table: Callable[[Tables, Window], pd.DataFrame]
 
-    def __call__(self, tables: Tables, window: Window) -> go.Figure:
-        return self.build(tables, window)
+    def __post_init__(self):
+        """Carry the builder's name, docstring and signature, for help() and Shift+Tab."""
+        for name in ("__module__", "__name__", "__qualname__", "__doc__"):
+            object.__setattr__(self, name, getattr(self.build, name))
+        object.__setattr__(self, "__wrapped__", self.build)
+
+    def __call__(self, tables: Tables, window: Window, *args, **kwargs) -> go.Figure:
+        return self.build(tables, window, *args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"{self.__name__}{inspect.signature(self.build)}  [chart {self.slug!r}]"
 
 
 def chart(slug: str, table: Callable[[Tables, Window], pd.DataFrame]):
@@ -719,3 +729,12 @@ def neutralised_vs_killed(tables: Tables, window: Window) -> go.Figure:
 #: Every chart, in the order of the brief.
 ALL_CHARTS = [events_per_day, cumulative_deaths, focal_deaths_by_incident, claim_timeline, reconciliation,
               event_map, territorial_changes, displacement, escalation_phases, who_fought_whom, neutralised_vs_killed]
+
+__all__ = ["ALL_CHARTS", "Chart", "PALETTE", "claim_timeline", "cumulative_deaths", "displacement",
+           "escalation_phases", "event_map", "events_per_day", "neutralised_vs_killed", "party_style", "place",
+           "reconciliation", "territorial_changes", "focal_deaths_by_incident", "who_fought_whom"]
+
+
+def __dir__() -> list[str]:
+    """Tab completion offers what the module is for, not its imports."""
+    return sorted(__all__)

@@ -617,3 +617,11 @@ def data_dictionary(data_dir: Path | str | None = None) -> str:
                          f"{rule} | {spec.get('description', '')} |")
         parts.append("")
     return "\n".join(parts).strip() + "\n"
+
+
+__all__ = ["data_dictionary", "DataError", "load_tables", "Problem", "Tables", "validate_tables"]
+
+
+def __dir__() -> list[str]:
+    """Tab completion offers what the module is for, not its imports."""
+    return sorted(__all__)

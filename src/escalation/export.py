@@ -14,6 +14,8 @@ from pathlib import Path
 
 import nbformat
 
+from escalation.report import LAB_ONLY
+
 TEMPLATES = files("escalation") / "templates"
 HEADING = re.compile(r"^(#{1,3})\s+(.+?)\s*#*\s*$")
 HEADING_ID = re.compile(r'id="([^"]+)"')
@@ -63,13 +65,15 @@ def title_and_toc(nb: nbformat.NotebookNode) -> tuple[str, list[dict]]:
 
 
 def _reader_copy(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """Drop stderr, the Plotly JSON meant for JupyterLab, papermill's injected cell (random id; the header
-    lists the parameters) and the level-1 title, written or displayed (the header shows it)."""
+    """Drop stderr, the Plotly JSON and the outputs meant only for JupyterLab, papermill's injected cell
+    (random id; the header lists the parameters) and the level-1 title, written or displayed (the header
+    shows it)."""
     nb = nbformat.from_dict(nb)
     nb.cells = [c for c in nb.cells if "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
     for cell in nb.cells:
         if cell.cell_type == "code":
-            cell.outputs = [o for o in cell.outputs if not (o.output_type == "stream" and o.name == "stderr")]
+            cell.outputs = [o for o in cell.outputs if not (o.output_type == "stream" and o.name == "stderr")
+                            and not o.get("metadata", {}).get(LAB_ONLY)]
             for output in cell.outputs:
                 output.get("data", {}).pop("application/vnd.plotly.v1+json", None)
                 if "text/markdown" in output.get("data", {}):

@@ -1,4 +1,5 @@
-"""`reports/index.html`: every published report with its parameters and status, from the manifests."""
+"""`reports/index.html`: where things stand (see `frontpage`), then every published report with its parameters
+and status, from the manifests."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from importlib.resources import files
 from pathlib import Path
 
 from jinja2 import Environment, select_autoescape
+
+from escalation.frontpage import situation
 
 
 def manifests(out_dir: Path) -> list[dict]:
@@ -33,9 +36,10 @@ def write_index(out_dir: Path) -> Path:
     template = env.from_string((files("escalation") / "templates" / "index.html.j2").read_text(encoding="utf-8"))
     failures = failed(out_dir)
     found = manifests(out_dir)
-    html = template.render(reports=[m for m in found if not m["report"].startswith("daily/")],
-                           daily=[m for m in found if m["report"].startswith("daily/")], failed=failures,
-                           failed_names={f["name"] for f in failures})
+    reports = [m for m in found if not m["report"].startswith("daily/")]
+    daily = [m for m in found if m["report"].startswith("daily/")]
+    html = template.render(reports=reports, daily=daily, failed=failures, failed_names={f["name"] for f in failures},
+                           front=situation(out_dir, reports, daily))
     target = out_dir / "index.html"
     if target.is_file() and target.read_text(encoding="utf-8") == html:
         return target

@@ -500,5 +500,32 @@ def changes_since(tables: Tables, window: Window,
         change=new_claims["revises"].map(lambda previous: "first figure" if pd.isna(previous) else "revision"))
     event_columns = ["event_id", "event_date", "event_type", "sub_event_type", "location", "notes", "source_ids"]
     claim_columns = ["claim_id", "change", "location", "party", "measure", "value_text", "revises", "claimant",
-                     "published_local", "source_id"]
+                     "published_local", "published_at_precision", "source_id"]
     return new_events[event_columns].reset_index(drop=True), new_claims[claim_columns].reset_index(drop=True)
+
+
+def find_events(tables: Tables, text: str) -> pd.DataFrame:
+    """Events whose id, place, actors or notes contain `text` (any case), with their number of claims:
+    the way to an event_id from a name, e.g. `find_events(tables, "airstrike")`."""
+    events = tables.events
+    searched = ["event_id", "location", "actor1", "actor2", "notes"]
+    haystack = events[searched].astype("string").fillna("").agg(" ".join, axis=1)
+    found = events.loc[haystack.str.contains(text, case=False, regex=False)]
+    claims = tables.claims.groupby("event_id").size().rename("n_claims")
+    found = found.merge(claims, left_on="event_id", right_index=True, how="left").fillna({"n_claims": 0})
+    columns = ["event_id", "event_date", "location", "event_type", "sub_event_type", "n_claims"]
+    return found[columns].astype({"n_claims": int}).sort_values(["event_date", "event_id"]).reset_index(drop=True)
+
+
+__all__ = ["actor_pairs", "as_days", "BEST_RULE", "change_points", "changes_since", "claim_history",
+           "cumulative_deaths", "current_event_claims", "daily_event_counts", "daily_intensity",
+           "displacement_series", "event_deaths", "event_ranges", "find_events", "hdx_signals", "incident_claims",
+           "incident_sum_at", "incident_sum_over_time", "key_figures", "known_claims", "known_events",
+           "latest_displacement", "map_points", "claimed_versus_killed", "graded_claims",
+           "focal_event",
+           "reconciliation", "territorial_changes", "weekly_surge", "Window"]
+
+
+def __dir__() -> list[str]:
+    """Tab completion offers what the module is for, not its imports."""
+    return sorted(__all__)

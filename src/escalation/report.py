@@ -5,6 +5,10 @@ drawn by the plotly.js the page inlines once. When the build passes an `output_d
 figure JSON and the table behind it are written there for the build to turn into
 `figures/<slug>.png|svg` and `<report>/tables/<slug>.csv`. Headings and prose that belong to
 the case come from case.yaml's `text` (`heading`, `prose`), so the notebooks hold none.
+
+JupyterLab shows only the richest mimetype of an output, so the caption and the table behind each
+chart also go out in a second, Lab-only output (tagged `LAB_ONLY`) that the HTML export drops: the
+report shows each chart once, with its caption and table once.
 """
 
 from __future__ import annotations
@@ -24,6 +28,19 @@ from escalation.data import Tables, is_web_url
 from escalation.metrics import Window
 
 PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
+
+#: Output metadata key of what only JupyterLab needs; `export` drops these outputs.
+LAB_ONLY = "escalation/lab-only"
+#: Tables in Lab: text left-aligned, colours from Lab's theme (light or dark).
+LAB_STYLE = """<style>
+.jp-RenderedHTMLCommon .escalation-table td, .jp-RenderedHTMLCommon .escalation-table th,
+.jp-RenderedHTMLCommon .escalation-caption td, .jp-RenderedHTMLCommon .escalation-caption th {
+  text-align: left; vertical-align: top; }
+.jp-RenderedHTMLCommon .escalation-caption { font-size: .9rem; max-width: 1000px; }
+.jp-RenderedHTMLCommon .escalation-caption summary { cursor: pointer; }
+</style>"""
+#: Tables longer than this are folded under a summary line.
+FOLD_ROWS = 15
 
 
 class Report:
@@ -64,24 +81,25 @@ class Report:
         meta = fig.layout.meta or {}
         alt = meta.get("alt") or fig.layout.title.text or chart.slug
         caption = " ".join(filter(None, [caption, meta.get("caption", "")]))
-        html = (
+        details = (f"<details><summary>Data behind this chart ({len(table)} rows)</summary>"
+                   f'<div class="escalation-table">{_html_table(table, self.case.timezone)}</div></details>')
+        html = (  # a figure named by its caption; no role="img" around Plotly's buttons (nested-interactive)
             f'<figure class="escalation-chart" id="figure-{chart.slug}" data-slug="{chart.slug}">'
-            f'<div role="img" aria-label="{escape(alt)}">'
             + fig.to_html(full_html=False, include_plotlyjs=False, div_id=f"chart-{chart.slug}",
                           config=PLOTLY_CONFIG)
-            + f"</div><figcaption><strong>{escape(alt)}</strong> {escape(caption)}</figcaption>"
-            + f"<details><summary>Data behind this chart ({len(table)} rows)</summary>"
-            + f'<div class="escalation-table">{_html_table(table)}</div>'
-            + "</details></figure>"
+            + f"<figcaption><strong>{escape(alt)}</strong> {escape(caption)}</figcaption>{details}</figure>"
         )
         display({"application/vnd.plotly.v1+json": json.loads(fig.to_json()), "text/html": html}, raw=True)
+        display({"text/html": f'{LAB_STYLE}<div class="escalation-caption"><p><strong>{escape(alt)}</strong> '
+                              f"{escape(caption)}</p>{details}</div>"}, raw=True, metadata={LAB_ONLY: True})
         if self.output_dir:
             (self.output_dir / "figures" / f"{chart.slug}.json").write_text(fig.to_json(), encoding="utf-8")
             write_csv(table, self.output_dir / "tables" / f"{chart.slug}.csv")
 
     def table(self, table: pd.DataFrame, slug: str, caption: str = "") -> None:
         """Show a table and file it as `tables/<slug>.csv`."""
-        display(HTML(f'<div class="escalation-table"><p>{escape(caption)}</p>{_html_table(table)}</div>'))
+        shown = _folded(_html_table(table, self.case.timezone), len(table))
+        display(HTML(f'<div class="escalation-table"><p>{escape(caption)}</p>{shown}</div>'))
         if self.output_dir:
             write_csv(table, self.output_dir / "tables" / f"{slug}.csv")
 
@@ -117,12 +135,14 @@ class Report:
             f"<td>{_link(r.url, r.title)}</td>"
             f"<td>{_moment(r.published_at, r.published_at_precision, window.zone)}</td></tr>"
             for r in listed.itertuples())
-        display(HTML(f'<div class="escalation-table"><p>{len(listed)} sources.</p><table class="sources"><thead>'
-                     "<tr><th>id</th><th>Publisher (originator)</th><th>Page</th><th>Published</th></tr></thead>"
-                     f"<tbody>{rows}</tbody></table></div>"))
+        listing = ('<table class="sources"><thead><tr><th>id</th><th>Publisher (originator)</th><th>Page</th>'
+                   f"<th>Published</th></tr></thead><tbody>{rows}</tbody></table>")
+        display(HTML(f'<div class="escalation-table"><p>{len(listed)} sources.</p>{_folded(listing, len(listed))}'
+                     "</div>"))
 
     def overview(self, tables: Tables, window: Window) -> None:
         """State the moment described and the data used; file `key_figures.csv` for every report."""
+        display({"text/html": LAB_STYLE}, raw=True, metadata={LAB_ONLY: True})
         counts = tables.counts()
         read = ", ".join(f"{c.accepted} {c.table}" for c in counts.itertuples())
         case = tables.case
@@ -180,7 +200,27 @@ def _moment(value, precision, zone) -> str:
     return f"{local:%d %b %Y}" if precision == "day" else f"{local:%d %b %Y %H:%M}"
 
 
-def _html_table(table: pd.DataFrame) -> str:
-    """A table as HTML with empty cells (not <NA>) for unknown values."""
+def _html_table(table: pd.DataFrame, zone) -> str:
+    """A table as HTML with empty cells (not <NA>) for unknown values, and date-only moments as dates (their
+    day in the case's zone)."""
     shown = table.astype(object).where(table.notna(), "")
-    return shown.to_html(index=False, border=0, classes="data-table")
+    if "published_at_precision" in table:
+        day_only = table["published_at_precision"].eq("day")
+        for column in table.columns:
+            if isinstance(table[column].dtype, pd.DatetimeTZDtype) and column.startswith("published"):
+                local = table[column].dt.tz_convert(zone)
+                shown.loc[day_only & table[column].notna(), column] = local.dt.strftime("%Y-%m-%d")
+    return shown.to_html(index=False, border=0, classes="data-table", justify="left")
+
+
+def _folded(html: str, rows: int) -> str:
+    """A long table folded under a line that says how long it is; a short one as it is."""
+    return html if rows <= FOLD_ROWS else f"<details><summary>Show all {rows} rows</summary>{html}</details>"
+
+
+__all__ = ["Report", "LAB_ONLY"]
+
+
+def __dir__() -> list[str]:
+    """Tab completion offers what the module is for, not its imports."""
+    return sorted(__all__)
