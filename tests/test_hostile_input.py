@@ -154,7 +154,7 @@ def shown_and_filed(hostile_tables, tmp_path, monkeypatch):
     """Every HTML fragment a report shows for the hostile tables, and the folder of CSVs it files."""
     tables = hostile_tables[0]
     fragments: list[str] = []
-    monkeypatch.setattr(report, "display", lambda shown, raw=False: fragments.append(
+    monkeypatch.setattr(report, "display", lambda shown, raw=False, metadata=None: fragments.append(
         shown["text/html"] if isinstance(shown, dict) else shown.data))
     window = Window.from_params("2020-02-01", "2020-03-06", zone=tables.case.timezone)
     filed = report.Report(tmp_path / "out", tables.case)

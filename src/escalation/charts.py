@@ -295,9 +295,10 @@ def deaths_label(tables: Tables) -> str:
 
 # 4 ------------------------------------------------------------------------------------------------
 @chart("focal-claim-timeline", metrics.claim_history)
-def claim_timeline(tables: Tables, window: Window) -> go.Figure:
-    """Each claimant's figure for the focal incident as a step line over the time of publication."""
-    history = metrics.claim_history(tables, window)
+def claim_timeline(tables: Tables, window: Window, event_id: str | None = None) -> go.Figure:
+    """Each claimant's figure for one incident (default: the case's focal incident) as a step line over the time
+    of publication."""
+    history = metrics.claim_history(tables, window, event_id)
     fig = go.Figure()
     end = window.local(window.as_of)
     for index, (claimant, group) in enumerate(history.groupby("claimant", sort=False)):
@@ -319,7 +320,9 @@ def claim_timeline(tables: Tables, window: Window) -> go.Figure:
         reviser, revisions = _most_revised(history)
         steps = " → ".join(str(int(v)) for v in revisions)
         last = history.iloc[-1]
-        title = (f"The {tables.case.focal.name} toll as revised: {reviser} {steps}; latest {last['value_text']} "
+        shown = event_id or metrics.focal_event(tables)
+        name = tables.case.focal.name if shown == metrics.focal_event(tables) else _event_place(tables, shown)
+        title = (f"The {name} toll as revised: {reviser} {steps}; latest {last['value_text']} "
                  f"({last['claimant']})" if len(revisions) > 1
                  else f"Latest figure: {last['value_text']} ({last['claimant']})")
         alt = (f"Step chart of {len(history)} claims by {history['claimant'].nunique()} claimants over time. "
@@ -334,6 +337,12 @@ def claim_timeline(tables: Tables, window: Window) -> go.Figure:
         first = history["published_local"].iloc[0]
         fig.update_xaxes(range=[first - pd.Timedelta(hours=6), min(end, first + pd.Timedelta(hours=72))])
     return fig
+
+
+def _event_place(tables: Tables, event_id: str) -> str:
+    """An event's place and day, for a title."""
+    event = tables.events.loc[tables.events["event_id"] == event_id].iloc[0]
+    return f"{place(event['location'])} ({pd.Timestamp(event['event_date']):%d %b})"
 
 
 def _most_revised(history: pd.DataFrame) -> tuple[str, list[int]]:
@@ -730,7 +739,7 @@ def neutralised_vs_killed(tables: Tables, window: Window) -> go.Figure:
 ALL_CHARTS = [events_per_day, cumulative_deaths, focal_deaths_by_incident, claim_timeline, reconciliation,
               event_map, territorial_changes, displacement, escalation_phases, who_fought_whom, neutralised_vs_killed]
 
-__all__ = ["ALL_CHARTS", "Chart", "PALETTE", "claim_timeline", "cumulative_deaths", "displacement",
+__all__ = ["ALL_CHARTS", "Chart", "PALETTE", "claim_timeline", "cumulative_deaths", "deaths_label", "displacement",
            "escalation_phases", "event_map", "events_per_day", "neutralised_vs_killed", "party_style", "place",
            "reconciliation", "territorial_changes", "focal_deaths_by_incident", "who_fought_whom"]
 

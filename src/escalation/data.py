@@ -619,7 +619,7 @@ def data_dictionary(data_dir: Path | str | None = None) -> str:
     return "\n".join(parts).strip() + "\n"
 
 
-__all__ = ["data_dictionary", "DataError", "load_tables", "Problem", "Tables", "validate_tables"]
+__all__ = ["data_dictionary", "DataError", "is_web_url", "load_tables", "Problem", "Tables", "validate_tables"]
 
 
 def __dir__() -> list[str]:

@@ -517,7 +517,7 @@ def find_events(tables: Tables, text: str) -> pd.DataFrame:
     return found[columns].astype({"n_claims": int}).sort_values(["event_date", "event_id"]).reset_index(drop=True)
 
 
-__all__ = ["actor_pairs", "as_days", "BEST_RULE", "change_points", "changes_since", "claim_history",
+__all__ = ["actor_pairs", "as_days", "BEST_RULE", "change_points", "comparison", "changes_since", "claim_history",
            "cumulative_deaths", "current_event_claims", "daily_event_counts", "daily_intensity",
            "displacement_series", "event_deaths", "event_ranges", "find_events", "hdx_signals", "incident_claims",
            "incident_sum_at", "incident_sum_over_time", "key_figures", "known_claims", "known_events",
