@@ -345,7 +345,8 @@ def reconciliation(tables: Tables, window: Window) -> go.Figure:
             hovertemplate=(f"<b>{claimant}</b>, %{{x|%d %b %H:%M}}: %{{customdata[0]}}<br>"
                            "incident claims known then sum to %{customdata[1]}: gap %{customdata[2]:+d}"
                            "<br>source %{customdata[3]}<extra></extra>"))
-    on_28 = totals.loc[totals["published_local"].dt.strftime("%Y-%m-%d") == "2020-02-28"]
+    published_days = totals["published_local"].map(lambda moment: f"{moment:%Y-%m-%d}")  # empty-safe, unlike .dt
+    on_28 = totals.loc[published_days == "2020-02-28"]
     if len(on_28):
         row = on_28.iloc[-1]
         title = (f"On 28 Feb agencies reported {row['reported']} Turkish deaths this month; "
