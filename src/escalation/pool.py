@@ -85,8 +85,10 @@ def _read_result(payload: dict, process: subprocess.Popen) -> NotebookResult:
     """The worker's result, or a failure naming the report when the worker died without one."""
     output = process.stdout.read()
     process.stdout.close()
-    if output:
+    try:
         return NotebookResult(**json.loads(output))
+    except (ValueError, TypeError):  # no result, or a cut one: the worker died
+        pass
     return NotebookResult(payload["name"], "failed",
                           error=f"{_notebook(payload)}: worker exited with code {process.returncode}")
 

@@ -40,10 +40,24 @@ class Publication:
     def current(self) -> Path | None:
         """The version readers see now, if any."""
         link = self.root / CURRENT
-        return self.root / VERSIONS / Path(os.readlink(link)).name if link.is_symlink() else None
+        if not link.is_symlink():
+            return None
+        version = self.root / VERSIONS / Path(os.readlink(link)).name
+        return version if version.is_dir() else None
+
+    def lock(self):
+        """Held while a version is prepared or recovered: two builds may share a figures folder."""
+        from filelock import FileLock
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        return FileLock(str(self.root / ".publish.lock"))
 
     def recover(self) -> None:
         """Remove the versions and links a killed publish left; every entry of the current version is linked."""
+        with self.lock():
+            self._recover()
+
+    def _recover(self) -> None:
         current = self.current()
         (self.root / f"{CURRENT}.new").unlink(missing_ok=True)
         versions = self.root / VERSIONS
@@ -58,6 +72,10 @@ class Publication:
     def next_version(self) -> Iterator[Path]:
         """A new version to fill, starting as a copy of the current one; published at the end of the block,
         deleted if the block raises."""
+        with self.lock():
+            yield from self._next_version()
+
+    def _next_version(self) -> Iterator[Path]:
         versions = self.root / VERSIONS
         versions.mkdir(parents=True, exist_ok=True)
         current = self.current()
