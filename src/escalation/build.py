@@ -26,19 +26,17 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from escalation import incremental, paths, pool
-from escalation.index import render_index, write_index
+from escalation.index import write_index
 from escalation.params import default_value
 from escalation.period import too_wide
 from escalation.pool import CELL_TIMEOUT, REPORT_TIMEOUT, NotebookResult
-from escalation.publish import Publication, kill_here_for_tests, replace_entry
+from escalation.publish import Destination, kill_here_for_tests, replace_entry
 from escalation.schema import read_datapackage
 
 log = logging.getLogger("escalation.build")
@@ -248,7 +246,7 @@ def run(jobs: list[ReportJob], out_dir: Path = paths.REPORTS_DIR, figures_dir: P
         raise LockedError(f"another build is writing to {out_dir} (lock {lock.lock_file}); "
                           "retry later or pass --wait") from error
     try:
-        target = _Target(out_dir, figures_dir)
+        target = Destination(out_dir, figures_dir)
         target.recover()
         data_dirs = {job.name: _data_dir(job) for job in jobs}
         keys = {job.name: incremental.input_key(job.notebook, job.parameters, {**job.shown, **job.parameters},
@@ -315,46 +313,7 @@ def _data_dir(job: ReportJob) -> Path:
     return given if given.is_absolute() else (job.notebook.parent / given).resolve()
 
 
-class _Target:
-    """Where a build publishes: the reports folder and the figures folder, each a `Publication`; figures inside
-    the reports folder are published with them in one step."""
-
-    def __init__(self, out_dir: Path, figures_dir: Path):
-        self.out_dir = out_dir
-        self.reports = Publication(out_dir)
-        inside = figures_dir.resolve().is_relative_to(out_dir.resolve())
-        self.figures_in_reports = figures_dir.resolve().relative_to(out_dir.resolve()) if inside else None
-        self.figures = None if inside else Publication(figures_dir)
-
-    def recover(self) -> None:
-        for publication in filter(None, (self.reports, self.figures)):
-            publication.recover()
-        for staging in self.out_dir.glob(".staging-*"):
-            shutil.rmtree(staging, ignore_errors=True)
-
-    @contextmanager
-    def next_version(self) -> Iterator[tuple[Path, Path]]:
-        """(reports version, figures version) to fill; the figures are published first, the reports (the
-        moment the build counts as done) last."""
-        with self.reports.next_version() as reports:
-            if self.figures is None:
-                yield reports, reports / self.figures_in_reports
-            else:
-                with self.figures.next_version() as figures:
-                    yield reports, figures
-
-    def refresh_index(self) -> None:
-        """Publish a new index when failures changed it, e.g. after a build that published no report."""
-        current = self.reports.current()
-        failed_dir = self.out_dir / "_failed"
-        if current and (current / "index.html").is_file() and \
-                (current / "index.html").read_text(encoding="utf-8") == render_index(current, failed_dir):
-            return
-        with self.reports.next_version() as reports:
-            write_index(reports, failed_dir)
-
-
-def _execute(todo, keys, data_dirs, target: _Target, workers, progress, all_or_nothing, generated_at,
+def _execute(todo, keys, data_dirs, target: Destination, workers, progress, all_or_nothing, generated_at,
              cell_timeout, report_timeout) -> list[NotebookResult]:
     out_dir = target.out_dir
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out_dir))  # on the filesystem of the reports

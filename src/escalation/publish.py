@@ -24,6 +24,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from escalation.index import render_index, write_index
+
 VERSIONS = ".versions"
 CURRENT = ".published"
 NOT_PUBLISHED = {"_failed"}
@@ -133,6 +135,45 @@ class Publication:
                 link.unlink()
         for aside in self.root.glob(".legacy-*"):
             _remove(aside)
+
+
+class Destination:
+    """Where a build publishes: its reports folder and its figures folder, each a `Publication`; figures inside
+    the reports folder are published with the reports in one step."""
+
+    def __init__(self, out_dir: Path, figures_dir: Path):
+        self.out_dir = out_dir
+        self.reports = Publication(out_dir)
+        inside = figures_dir.resolve().is_relative_to(out_dir.resolve())
+        self.figures_in_reports = figures_dir.resolve().relative_to(out_dir.resolve()) if inside else None
+        self.figures = None if inside else Publication(figures_dir)
+
+    def recover(self) -> None:
+        for publication in filter(None, (self.reports, self.figures)):
+            publication.recover()
+        for staging in self.out_dir.glob(".staging-*"):
+            shutil.rmtree(staging, ignore_errors=True)
+
+    @contextmanager
+    def next_version(self) -> Iterator[tuple[Path, Path]]:
+        """(reports version, figures version) to fill; the figures are published first, the reports (the
+        moment the build counts as done) last."""
+        with self.reports.next_version() as reports:
+            if self.figures is None:
+                yield reports, reports / self.figures_in_reports
+            else:
+                with self.figures.next_version() as figures:
+                    yield reports, figures
+
+    def refresh_index(self) -> None:
+        """Publish a new index when failures changed it, e.g. after a build that published no report."""
+        current = self.reports.current()
+        failed_dir = self.out_dir / "_failed"
+        if current and (current / "index.html").is_file() and \
+                (current / "index.html").read_text(encoding="utf-8") == render_index(current, failed_dir):
+            return
+        with self.reports.next_version() as reports:
+            write_index(reports, failed_dir)
 
 
 def replace_entry(version: Path, name: str, new: Path) -> None:
