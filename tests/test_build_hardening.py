@@ -266,10 +266,15 @@ def test_validate_with_a_quarantine_file_in_a_missing_folder_exits_2():
 
 @pytest.mark.slow
 def test_a_wheel_carries_every_runtime_file_of_the_package(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path),
-                             str(paths.ROOT)], capture_output=True, text=True, timeout=600, check=False)
+    project = tmp_path / "project"  # a copy, so that the build leaves nothing in the working tree
+    shutil.copytree(paths.ROOT / "src", project / "src",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(paths.ROOT / name, project / name)
+    result = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path / "dist"),
+                             str(project)], capture_output=True, text=True, timeout=600, check=False)
     assert result.returncode == 0, result.stderr
-    (wheel,) = tmp_path.glob("escalation-*.whl")
+    (wheel,) = (tmp_path / "dist").glob("escalation-*.whl")
     shipped = set(zipfile.ZipFile(wheel).namelist())
     package = paths.ROOT / "src" / "escalation"
     needed = {f"escalation/{p.relative_to(package).as_posix()}" for p in package.rglob("*")
@@ -496,3 +501,13 @@ def test_a_publish_that_fails_midway_leaves_the_previous_version_and_nothing_els
         raise OSError(28, "No space left on device")
     assert (tmp_path / "report.txt").read_text() == "first"
     assert [p.name for p in (tmp_path / ".versions").iterdir()] == [publication.current().name]
+
+
+def test_figures_inside_a_published_folder_are_placed_by_path_not_through_its_links(tmp_path):
+    from escalation.publish import Destination, Publication
+
+    with Publication(tmp_path).next_version() as version:
+        (version / "figures").mkdir()
+    assert (tmp_path / "figures").is_symlink()
+    destination = Destination(tmp_path, tmp_path / "figures")
+    assert destination.figures_in_reports == Path("figures") and destination.figures is None

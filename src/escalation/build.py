@@ -36,7 +36,7 @@ from escalation.index import write_index
 from escalation.params import default_value
 from escalation.period import too_wide
 from escalation.pool import CELL_TIMEOUT, REPORT_TIMEOUT, NotebookResult
-from escalation.publish import Destination, kill_here_for_tests, replace_entry
+from escalation.publish import Destination, inside, kill_here_for_tests, replace_entry
 from escalation.schema import read_datapackage
 
 log = logging.getLogger("escalation.build")
@@ -235,7 +235,7 @@ def run(jobs: list[ReportJob], out_dir: Path = paths.REPORTS_DIR, figures_dir: P
     started = time.perf_counter()
     figures_dir = figures_dir or default_figures_dir(out_dir)
     _check_writable(out_dir, "--out")
-    if not figures_dir.resolve().is_relative_to(out_dir.resolve()):
+    if inside(figures_dir, out_dir) is None:
         _check_writable(figures_dir, "--figures")
     if generated_at:
         _check_build_time(generated_at)
@@ -247,7 +247,7 @@ def run(jobs: list[ReportJob], out_dir: Path = paths.REPORTS_DIR, figures_dir: P
                           "retry later or pass --wait") from error
     try:
         target = Destination(out_dir, figures_dir)
-        target.recover()
+        _publishing(target.recover)
         data_dirs = {job.name: _data_dir(job) for job in jobs}
         keys = {job.name: incremental.input_key(job.notebook, job.parameters, {**job.shown, **job.parameters},
                                                 data_dirs[job.name], job.nav) for job in jobs}
@@ -266,7 +266,7 @@ def run(jobs: list[ReportJob], out_dir: Path = paths.REPORTS_DIR, figures_dir: P
                 _refuse_wide_periods(todo, data_dirs)
             results = _execute(todo, keys, data_dirs, target, workers, progress, all_or_nothing, generated_at,
                                cell_timeout, report_timeout)
-        target.refresh_index()
+        _publishing(target.refresh_index)
         seconds = {"total": round(time.perf_counter() - started, 3)}
         failed = [r for r in results if r.status != "ok"]
         if failed:
@@ -278,6 +278,14 @@ def run(jobs: list[ReportJob], out_dir: Path = paths.REPORTS_DIR, figures_dir: P
         return BuildResult(out_dir, results, skipped, seconds)
     finally:
         lock.release()
+
+
+def _publishing(step) -> None:
+    """Run a publishing step; a filesystem error (a full disk) stops the build with its cause."""
+    try:
+        step()
+    except OSError as error:
+        raise BuildError(f"publishing failed, the published reports are unchanged: {error}") from error
 
 
 def _check_writable(folder: Path, option: str) -> None:

@@ -16,12 +16,14 @@ import signal
 import sys
 
 PR_SET_PDEATHSIG = 1
+#: Looked up once, at import: a forked child about to exec must not load libraries.
+_prctl = getattr(ctypes.CDLL(None, use_errno=True), "prctl", None) if sys.platform == "linux" else None
 
 
 def die_with_parent(parent_pid: int, sig: int = signal.SIGKILL) -> None:
     """Be sent `sig` when the parent dies; exit now if it already has (Linux only, a no-op elsewhere)."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(sig))
+    if _prctl is not None:
+        _prctl(PR_SET_PDEATHSIG, int(sig))
     if os.getppid() != parent_pid:
         os._exit(1)
 

@@ -144,9 +144,8 @@ class Destination:
     def __init__(self, out_dir: Path, figures_dir: Path):
         self.out_dir = out_dir
         self.reports = Publication(out_dir)
-        inside = figures_dir.resolve().is_relative_to(out_dir.resolve())
-        self.figures_in_reports = figures_dir.resolve().relative_to(out_dir.resolve()) if inside else None
-        self.figures = None if inside else Publication(figures_dir)
+        self.figures_in_reports = inside(figures_dir, out_dir)
+        self.figures = None if self.figures_in_reports is not None else Publication(figures_dir)
 
     def recover(self) -> None:
         for publication in filter(None, (self.reports, self.figures)):
@@ -176,6 +175,13 @@ class Destination:
             write_index(reports, failed_dir)
 
 
+def inside(folder: Path, root: Path) -> Path | None:
+    """`folder` relative to `root` when it lies inside it, else None. Paths are compared as written, not
+    resolved: inside a publication, resolving would lead into the version behind the links."""
+    folder, root = Path(os.path.abspath(folder)), Path(os.path.abspath(root))
+    return folder.relative_to(root) if folder.is_relative_to(root) else None
+
+
 def replace_entry(version: Path, name: str, new: Path) -> None:
     """Put `new` (a file or folder, from any filesystem) at `name` inside a version being prepared."""
     target = version / name
@@ -192,7 +198,8 @@ def kill_here_for_tests(moment: str) -> None:
 
 
 def _names(version: Path) -> set[str]:
-    return {p.name for p in version.iterdir()}
+    """The entries a version publishes; hidden ones are the folder's own machinery and never linked."""
+    return {p.name for p in version.iterdir() if not p.name.startswith(".")}
 
 
 def _link_tree(source: Path, target: Path) -> None:
