@@ -56,5 +56,5 @@ lint: $(STAMP) ## Run ruff on the package, tests and benchmarks
 	$(BIN)/ruff check src tests bench
 
 clean: ## Remove generated reports and figures (keeps the .venv)
-	rm -rf reports/* figures/*
+	rm -rf reports/* reports/.[!.]* figures/* figures/.[!.]*
 	@touch reports/.gitkeep figures/.gitkeep

@@ -29,7 +29,7 @@ def main() -> None:
         print(f"backfill {first} .. {last}, 2 workers: {full:.1f} s  ({summary})")
         again, summary = run(out, first, last)
         print(f"second run, nothing changed:        {again:.2f} s  ({summary})")
-        size = sum(p.stat().st_size for p in (out / "reports").rglob("*") if p.is_file())
+        size = sum(p.stat().st_size for p in (out / "reports").rglob("*") if p.is_file() and not p.is_symlink())
         print(f"reports on disk: {size / 1e6:.0f} MB")
 
 

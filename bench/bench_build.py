@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from escalation import build
+from escalation import images
 
 
 def timed_build(out: Path) -> float:
@@ -42,7 +42,7 @@ def plain_script(out: Path, slugs: set[str]) -> dict[str, float]:
             path.write_text(chart(tables, window).to_json(), encoding="utf-8")
             figures_json.append(path)
     computed = time.perf_counter()
-    build.write_figures(figures_json, out / "images")
+    images.write_figures(figures_json, out / "images")
     written = time.perf_counter()
     return {"load_and_validate": loaded - started, "charts": computed - loaded, "figures": written - computed,
             "total": written - started}

@@ -36,10 +36,19 @@ def built(result: subprocess.CompletedProcess) -> list[str]:
     return sorted(line.split(":")[0] for line in result.stdout.splitlines() if line.startswith("daily/"))
 
 
+def published_files(root: Path) -> list[Path]:
+    """Every file a reader of `root` sees: published folders are links into a hidden store (see publish.py)."""
+    found = []
+    for folder, dirs, files in os.walk(root, followlinks=True):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        found += [Path(folder) / name for name in files]
+    return sorted(found)
+
+
 def fingerprint(out: Path) -> dict[str, str]:
     """SHA-256 of every published file except the manifests' run timings."""
     digests = {}
-    for path in sorted(out.parent.rglob("*")):
+    for path in published_files(out.parent):
         if path.is_file() and not path.name.startswith(".") and "_failed" not in path.parts:
             content = path.read_bytes()
             if path.name == "manifest.json":

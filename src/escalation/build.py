@@ -4,11 +4,15 @@ Safety rules of a build:
 - parameters and data files are checked before any kernel starts;
 - one build at a time per output folder (a file lock);
 - a report whose inputs are unchanged (see `incremental`) is skipped unless forced;
-- everything is written to a staging folder inside the output folder and moved into place with
-  a recoverable swap, so a failed or killed build never destroys the last good report. `build`
-  publishes only when every notebook succeeded; `backfill` publishes each day as it succeeds,
-  so a killed run keeps its finished days and the next run completes the rest;
-- a failed notebook is kept, executed up to the error, under `<out>/_failed/`.
+- each report runs in a worker process of its own (`pool`), each cell within a cell timeout and each
+  report within a wall-clock limit; no process of a build outlives it (`lifeline`);
+- everything is written to a staging folder inside the output folder and published all at once
+  (`publish`), so readers see the previous build or the new one, never a mix, and a failed or
+  killed build never destroys the last good report. `build` publishes only when every notebook
+  succeeded; `backfill` publishes each day as it succeeds, so a killed run keeps its finished days
+  and the next run completes the rest;
+- a failed notebook is kept, executed up to the error, under `<out>/_failed/` with a record of the
+  cause.
 """
 
 from __future__ import annotations
@@ -17,7 +21,6 @@ import hashlib
 import json
 import logging
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -28,11 +31,14 @@ from datetime import UTC, date, datetime, timedelta
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from escalation import incremental, paths
+from escalation import incremental, paths, pool
 from escalation.case import CASE_FILE
 from escalation.index import write_index
 from escalation.moments import end_of_day
 from escalation.params import default_value
+from escalation.period import too_wide
+from escalation.pool import CELL_TIMEOUT, REPORT_TIMEOUT, NotebookResult
+from escalation.publish import Destination, inside, kill_here_for_tests, replace_entry
 from escalation.schema import read_datapackage
 
 log = logging.getLogger("escalation.build")
@@ -42,7 +48,6 @@ DAILY_NOTEBOOK = "04_daily_situation_report.ipynb"
 EXPLORE_NOTEBOOK = "00_explore.ipynb"  # interactive quick start for JupyterLab, not a report
 PACKAGES = ("escalation", "pandas", "pyarrow", "plotly", "papermill", "nbconvert", "nbclient",
             "ipykernel", "kaleido", "frictionless", "ruptures")
-PREVIOUS_PREFIX = ".prev-"
 
 
 class BuildError(RuntimeError):
@@ -51,6 +56,10 @@ class BuildError(RuntimeError):
 
 class InputError(BuildError):
     """A data file is missing or cannot be read; nothing was executed."""
+
+
+class UsageError(BuildError):
+    """A parameter of the build itself (a folder, the build time, the period) is unusable; nothing ran."""
 
 
 class LockedError(BuildError):
@@ -72,17 +81,6 @@ class ReportJob:
     def figures_subdir(self) -> str:
         """Figures of the main reports go to figures/, those of daily/<day> to figures/daily/<day>/."""
         return self.name if "/" in self.name else ""
-
-
-@dataclass
-class NotebookResult:
-    name: str
-    status: str
-    seconds: dict[str, float] = field(default_factory=dict)
-    error: str = ""
-    html_bytes: int = 0
-    figures: list[str] = field(default_factory=list)
-    tables: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -157,138 +155,19 @@ def build_time(explicit: str | None, data_dir: Path) -> str:
     return datetime.fromtimestamp(int(newest), UTC).isoformat()
 
 
-def recover(out_dir: Path) -> None:
-    """Finish what a killed build left: restore a report whose new copy never arrived, drop staging."""
-    for previous in sorted(out_dir.glob(f"**/{PREVIOUS_PREFIX}*")):
-        target = previous.with_name(previous.name[len(PREVIOUS_PREFIX):])
-        if target.exists():
-            shutil.rmtree(previous, ignore_errors=True)
-        else:
-            previous.rename(target)
-    for staging in out_dir.glob(".staging-*"):
-        shutil.rmtree(staging, ignore_errors=True)
-
-
-def _swap_in(new: Path, target: Path) -> None:
-    """Replace `target` by `new`; a crash in between is undone by `recover`."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    previous = target.with_name(PREVIOUS_PREFIX + target.name)
-    if target.exists():
-        if previous.exists():
-            shutil.rmtree(previous)
-        target.rename(previous)
-    new.rename(target)
-    if previous.exists():
-        shutil.rmtree(previous)
-
-
 def _write_kernelspec(base: Path) -> Path:
-    """A kernelspec for this very interpreter, so the build never picks up another environment's."""
+    """A kernelspec for this very interpreter, so the build never picks up another environment's; the kernel
+    is started through `lifeline` so that it dies with its worker."""
     spec_dir = base / "kernels" / KERNEL_NAME
     spec_dir.mkdir(parents=True, exist_ok=True)
     (spec_dir / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}",
-                 "--IPKernelApp.log_level=ERROR"],
+        "argv": [sys.executable, "-m", "escalation.lifeline", sys.executable, "-m", "ipykernel_launcher",
+                 "-f", "{connection_file}", "--IPKernelApp.log_level=ERROR"],
         "display_name": "escalation (build)",
         "language": "python",
         "env": {"PYTHONWARNINGS": "ignore"},
     }), encoding="utf-8")
     return base
-
-
-def _failing_cell(source_nb: Path, error) -> str:
-    """'cell N' in the notebook as committed (papermill's injected cell not counted) and its first line."""
-    import nbformat
-
-    executed_index = getattr(error, "cell_index", None)
-    if executed_index is None:
-        return "unknown cell"
-    nb = nbformat.read(source_nb, as_version=4)
-    parameters_index = next((i for i, c in enumerate(nb.cells)
-                             if "parameters" in c.get("metadata", {}).get("tags", [])), None)
-    injected = parameters_index is not None and executed_index > parameters_index
-    index = executed_index - 1 if injected else executed_index
-    first_line = nb.cells[index].source.strip().splitlines()[0] if nb.cells[index].source.strip() else ""
-    return f"cell {index + 1} ({first_line[:60]!r})"
-
-
-def write_figures(figure_jsons: list[Path], target: Path) -> None:
-    """PNG and SVG of every chart through kaleido and one run of the system's Chromium."""
-    import kaleido
-    import plotly.io as pio
-
-    os.environ.setdefault("BROWSER_PATH", shutil.which("chromium") or "/usr/bin/chromium")
-    for chatty in ("kaleido", "choreographer", "logistro"):
-        logging.getLogger(chatty).setLevel(logging.WARNING)
-    target.mkdir(parents=True, exist_ok=True)
-    jobs = []
-    for path in figure_jsons:
-        fig = pio.from_json(path.read_text(encoding="utf-8"))
-        for fmt in ("png", "svg"):
-            jobs.append({"fig": fig, "path": str(target / f"{path.stem}.{fmt}"),
-                         "opts": {"format": fmt, "width": 1000, "height": fig.layout.height or 560, "scale": 1}})
-    if jobs:
-        kaleido.write_fig_from_object_sync(jobs, kopts={"mathjax": False})
-    for svg in target.glob("*.svg"):
-        _stable_svg_ids(svg)
-
-
-RANDOM_SVG_ID = re.compile(r"(?:clip|legend|trace|^p|-)([0-9a-f]{6})(?=[xy-]|$)")
-
-
-def _stable_svg_ids(svg: Path) -> None:
-    """plotly.js names clip paths, patterns and trace groups with random hex ids; renumbering them in order
-    of appearance makes rebuilt SVG files byte-identical."""
-    text = svg.read_text(encoding="utf-8")
-    found = []
-    for value in re.findall(r'\b(?:id|class)="([^"]+)"', text):
-        for token in value.split():
-            found += RANDOM_SVG_ID.findall(token)
-    for number, token in enumerate(dict.fromkeys(found), start=1):
-        text = text.replace(token, f"{number:06x}")
-    svg.write_text(text, encoding="utf-8")
-
-
-def execute_one(job: dict) -> NotebookResult:
-    """Run one notebook with papermill, export its HTML and figures (runs in a worker process)."""
-    import papermill
-    from papermill.exceptions import PapermillExecutionError
-
-    from escalation.export import export_html
-
-    source, workdir = Path(job["input"]), Path(job["workdir"])
-    executed = workdir / f"{source.stem}.ipynb"
-    result = NotebookResult(job["name"], "ok")
-    started = time.perf_counter()
-    try:
-        nb = papermill.execute_notebook(
-            str(source), str(executed), parameters=job["parameters"], kernel_name=KERNEL_NAME,
-            progress_bar=False, log_output=False, cwd=str(source.parent), start_timeout=180,
-        )
-    except PapermillExecutionError as error:
-        result.status = "failed"
-        result.error = (f"{source.name} ({job['name']}): {_failing_cell(source, error)} raised "
-                        f"{error.ename}: {error.evalue}")
-        return result
-    except Exception as error:  # noqa: BLE001 - any failure must name the notebook, not kill the build
-        result.status = "failed"
-        result.error = f"{source.name} ({job['name']}): {type(error).__name__}: {error}"
-        return result
-    wall = time.perf_counter() - started
-    cells = sum(c.get("metadata", {}).get("papermill", {}).get("duration") or 0 for c in nb.cells)
-    result.seconds = {"kernel_start": round(wall - cells, 3), "execution": round(cells, 3)}
-    started = time.perf_counter()
-    result.html_bytes = export_html(executed, workdir / job["html_name"], job["context"])
-    result.seconds["export"] = round(time.perf_counter() - started, 3)
-    executed.unlink()  # it carries run times; the HTML, tables and figures are the report
-    started = time.perf_counter()
-    figure_jsons = sorted((workdir / "figures").glob("*.json"))
-    write_figures(figure_jsons, workdir / "_images")
-    result.seconds["figures"] = round(time.perf_counter() - started, 3)
-    result.figures = [p.stem for p in figure_jsons]
-    shutil.rmtree(workdir / "figures", ignore_errors=True)
-    result.tables = sorted(p.name for p in (workdir / "tables").glob("*.csv"))
-    return result
 
 
 def preflight(data_dir: Path) -> None:
@@ -349,14 +228,26 @@ def _window_label(shown: dict[str, str], data_dir: Path) -> str:
         return ""
 
 
-def run(jobs: list[ReportJob], out_dir: Path = paths.REPORTS_DIR, figures_dir: Path = paths.FIGURES_DIR,
+def default_figures_dir(out_dir: Path) -> Path:
+    """figures/ beside the main reports; `<out>/figures` for any other output folder, so that a build's figures
+    go with its reports and are published with them."""
+    return paths.FIGURES_DIR if out_dir.resolve() == paths.REPORTS_DIR.resolve() else out_dir / "figures"
+
+
+def run(jobs: list[ReportJob], out_dir: Path = paths.REPORTS_DIR, figures_dir: Path | None = None,
         workers: int = 2, wait: bool = False, progress: bool | None = None, force: bool = False,
-        all_or_nothing: bool = True, generated_at: str | None = None) -> BuildResult:
+        all_or_nothing: bool = True, generated_at: str | None = None, cell_timeout: float = CELL_TIMEOUT,
+        report_timeout: float = REPORT_TIMEOUT, wide_period: bool = False) -> BuildResult:
     """Build the jobs whose inputs changed; raises BuildError naming what failed."""
     from filelock import FileLock, Timeout
 
     started = time.perf_counter()
-    out_dir.mkdir(parents=True, exist_ok=True)
+    figures_dir = figures_dir or default_figures_dir(out_dir)
+    _check_writable(out_dir, "--out")
+    if inside(figures_dir, out_dir) is None:
+        _check_writable(figures_dir, "--figures")
+    if generated_at:
+        _check_build_time(generated_at)
     lock = FileLock(str(out_dir / ".build.lock"))
     try:
         lock.acquire(timeout=-1 if wait else 0)
@@ -364,35 +255,73 @@ def run(jobs: list[ReportJob], out_dir: Path = paths.REPORTS_DIR, figures_dir: P
         raise LockedError(f"another build is writing to {out_dir} (lock {lock.lock_file}); "
                           "retry later or pass --wait") from error
     try:
-        recover(out_dir)
+        target = Destination(out_dir, figures_dir)
+        _publishing(target.recover)
         data_dirs = {job.name: _data_dir(job) for job in jobs}
         keys = {job.name: incremental.input_key(job.notebook, job.parameters, {**job.shown, **job.parameters},
                                                 data_dirs[job.name], job.nav) for job in jobs}
         todo = [job for job in jobs if force or incremental.published_key(out_dir / job.name) != keys[job.name]]
         skipped = [job.name for job in jobs if job not in todo]
         for name in skipped:  # the published report is current: an older failure no longer applies
-            for stale in (out_dir / "_failed").glob(f"{_failed_stem(name)}.*"):
-                stale.unlink()
+            _clear_failure(out_dir, name)
         if skipped:
             log.info("%d report(s) unchanged, skipped (use --force to rebuild)", len(skipped))
         results: list[NotebookResult] = []
         if todo:
             for data_dir in sorted(set(data_dirs[job.name] for job in todo)):
                 preflight(data_dir)
-            results = _execute(todo, keys, data_dirs, out_dir, figures_dir, workers, progress, all_or_nothing,
-                               generated_at)
-        write_index(out_dir)
+            _fill_shown(todo)
+            if not wide_period:
+                _refuse_wide_periods(todo, data_dirs)
+            results = _execute(todo, keys, data_dirs, target, workers, progress, all_or_nothing, generated_at,
+                               cell_timeout, report_timeout)
+        _publishing(target.refresh_index)
         seconds = {"total": round(time.perf_counter() - started, 3)}
         failed = [r for r in results if r.status != "ok"]
         if failed:
             kept = "previous reports left untouched" if all_or_nothing else "the other reports were published"
             raise BuildError(f"build failed; {kept}:\n  " + "\n  ".join(r.error for r in failed)
-                             + f"\n  executed notebooks kept in {out_dir / '_failed'}")
+                             + f"\n  records and executed notebooks kept in {out_dir / '_failed'}")
         log.info("built %d report(s), skipped %d, in %.1f s into %s", len(results), len(skipped),
                  seconds["total"], out_dir)
         return BuildResult(out_dir, results, skipped, seconds)
     finally:
         lock.release()
+
+
+def _publishing(step) -> None:
+    """Run a publishing step; a filesystem error (a full disk) stops the build with its cause."""
+    try:
+        step()
+    except OSError as error:
+        raise BuildError(f"publishing failed, the published reports are unchanged: {error}") from error
+
+
+def _check_writable(folder: Path, option: str) -> None:
+    """A folder the build can write to, created if needed; otherwise a parameter error naming the option."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise UsageError(f"{option} {folder}: cannot write there ({reason})") from error
+
+
+def _check_build_time(text: str) -> None:
+    try:
+        datetime.fromisoformat(text)
+    except ValueError as error:
+        raise UsageError(f"--build-time {text!r}: expected an ISO 8601 moment, e.g. 2026-01-01T00:00:00+00:00") \
+            from error
+
+
+def _refuse_wide_periods(jobs: list[ReportJob], data_dirs: dict[str, Path]) -> None:
+    for job in jobs:
+        values = {**job.shown, **job.parameters}
+        problem = too_wide(str(values.get("start") or ""), str(values.get("end") or ""), data_dirs[job.name])
+        if problem:
+            raise UsageError(f"{job.name}: {problem}")
 
 
 def _data_dir(job: ReportJob) -> Path:
@@ -401,8 +330,10 @@ def _data_dir(job: ReportJob) -> Path:
     return given if given.is_absolute() else (job.notebook.parent / given).resolve()
 
 
-def _execute(todo, keys, data_dirs, out_dir, figures_dir, workers, progress, all_or_nothing, generated_at):
-    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out_dir))
+def _execute(todo, keys, data_dirs, target: Destination, workers, progress, all_or_nothing, generated_at,
+             cell_timeout, report_timeout) -> list[NotebookResult]:
+    out_dir = target.out_dir
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out_dir))  # on the filesystem of the reports
     try:
         _write_kernelspec(staging / "_jupyter")
         os.environ["JUPYTER_PATH"] = os.pathsep.join(
@@ -415,7 +346,6 @@ def _execute(todo, keys, data_dirs, out_dir, figures_dir, workers, progress, all
                 "inputs": [{"path": _display_path(p), "sha256": sha256(p), "bytes": p.stat().st_size}
                            for p in input_files(data_dir)],
             }
-        _fill_shown(todo)
         payloads = {}
         for job in todo:
             workdir = staging / job.name.replace("/", "__")
@@ -425,31 +355,39 @@ def _execute(todo, keys, data_dirs, out_dir, figures_dir, workers, progress, all
                        "notebook_sha256": sha256(job.notebook),
                        "window_label": _window_label(job.shown, data_dirs[job.name]), "nav": job.nav}
             payloads[job.name] = {"input": str(job.notebook), "workdir": str(workdir), "name": job.name,
-                                  "html_name": job.html_name,
+                                  "html_name": job.html_name, "kernel": KERNEL_NAME, "cell_timeout": cell_timeout,
                                   "parameters": {**job.parameters, "output_dir": str(workdir)}, "context": context}
 
-        def publish(job: ReportJob, result: NotebookResult) -> None:
-            workdir = Path(payloads[job.name]["workdir"])
-            _write_manifest(workdir, job, result, payloads[job.name]["context"], keys[job.name])
-            images = workdir / "_images"
-            target_images = figures_dir / job.figures_subdir
-            target_images.mkdir(parents=True, exist_ok=True)
-            for image in sorted(images.glob("*")):
-                os.replace(image, target_images / image.name)
-            images.rmdir()
-            _swap_in(workdir, out_dir / job.name)
-            for stale in (out_dir / "_failed").glob(f"{_failed_stem(job.name)}.*"):
-                stale.unlink()
-
         by_name = {job.name: job for job in todo}
-        results = _run_pool([payloads[job.name] for job in todo], workers, progress,
-                            on_success=None if all_or_nothing else lambda r: publish(by_name[r.name], r))
+
+        def publish(done: list[NotebookResult]) -> None:
+            """Publish the reports in one step; on failure (a full disk) they fail with the cause."""
+            try:
+                with target.next_version() as (reports, figures):
+                    for number, result in enumerate(done):
+                        job = by_name[result.name]
+                        workdir = Path(payloads[job.name]["workdir"])
+                        _write_manifest(workdir, job, result, payloads[job.name]["context"], keys[job.name])
+                        images = workdir / "_images"
+                        for image in sorted(images.glob("*")):
+                            replace_entry(figures / job.figures_subdir, image.name, image)
+                        images.rmdir()
+                        replace_entry(reports, job.name, workdir)
+                        _clear_failure(out_dir, job.name)
+                        if number == 0:
+                            kill_here_for_tests("after-first-report")
+                    write_index(reports, out_dir / "_failed")
+            except OSError as error:
+                for result in done:
+                    result.status, result.error = "failed", f"{result.name}: publishing failed: {error}"
+
+        results = pool.run_all([payloads[job.name] for job in todo], workers, report_timeout, progress,
+                               on_success=None if all_or_nothing else lambda r: publish([r]))
+        if all_or_nothing and all(r.status == "ok" for r in results):
+            publish(results)
         failed = [r for r in results if r.status != "ok"]
         if failed:
             _keep_failed(failed, payloads, out_dir)
-        if all_or_nothing and not failed:
-            for result in results:
-                publish(by_name[result.name], result)
         return results
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -475,62 +413,29 @@ def _failed_stem(name: str) -> str:
     return name.replace("/", "_")
 
 
-def _run_pool(payloads: list[dict], workers: int, progress: bool | None, on_success) -> list[NotebookResult]:
-    """Run each report in a worker process of its own, `workers` at a time; a bar on a terminal, plain log
-    lines otherwise."""
-    from tqdm import tqdm
-
-    show_bar = sys.stderr.isatty() if progress is None else progress
-    pending, running, results = list(payloads), {}, {}
-    with tqdm(total=len(payloads), desc="reports", unit="report", disable=not show_bar, file=sys.stderr) as bar:
-        while pending or running:
-            while pending and len(running) < max(1, workers):
-                payload = pending.pop(0)
-                job_file = Path(payload["workdir"]) / "_job.json"
-                job_file.write_text(json.dumps(payload), encoding="utf-8")
-                process = subprocess.Popen([sys.executable, "-m", "escalation.worker", str(job_file),
-                                            str(job_file.with_name("_result.json"))], stdin=subprocess.DEVNULL)
-                running[process] = payload
-            time.sleep(0.05)
-            for process in [p for p in running if p.poll() is not None]:
-                payload = running.pop(process)
-                result = _read_result(payload, process.returncode)
-                results[result.name] = result
-                if result.status == "ok" and on_success:
-                    on_success(result)
-                bar.update(1)
-                if not show_bar:
-                    if result.status == "ok":
-                        log.info("built %s in %.1f s", result.name, sum(result.seconds.values()))
-                    else:
-                        log.error("FAILED %s", result.error)
-    return [results[payload["name"]] for payload in payloads]
-
-
-def _read_result(payload: dict, returncode: int) -> NotebookResult:
-    """The worker's result, or a failure naming the report when the worker died without one."""
-    workdir = Path(payload["workdir"])
-    result_file = workdir / "_result.json"
-    (workdir / "_job.json").unlink(missing_ok=True)
-    if returncode == 0 and result_file.is_file():
-        result = NotebookResult(**json.loads(result_file.read_text(encoding="utf-8")))
-        result_file.unlink()
-        return result
-    error = f"{Path(payload['input']).name} ({payload['name']}): worker exited with code {returncode}"
-    return NotebookResult(payload["name"], "failed", error=error)
+def _clear_failure(out_dir: Path, name: str) -> None:
+    for stale in (out_dir / "_failed").glob(f"{_failed_stem(name)}.*"):
+        stale.unlink()
 
 
 def _keep_failed(failed: list[NotebookResult], payloads: dict, out_dir: Path) -> None:
+    """For each failed report: the executed notebook and a record of the error, in `<out>/_failed/`. The rest
+    of its work folder is dropped first, so that a full disk still has room for the record."""
     target = out_dir / "_failed"
-    target.mkdir(exist_ok=True)
     for result in failed:
         payload = payloads[result.name]
-        executed = Path(payload["workdir"]) / f"{Path(payload['input']).stem}.ipynb"
+        workdir = Path(payload["workdir"])
+        executed = workdir / f"{Path(payload['input']).stem}.ipynb"
         stem = _failed_stem(result.name)
-        if executed.exists():
-            os.replace(executed, target / f"{stem}.ipynb")
-        (target / f"{stem}.error.json").write_text(json.dumps({"report": result.name, "error": result.error}),
-                                                   encoding="utf-8")
+        try:
+            target.mkdir(exist_ok=True)
+            if executed.exists():
+                os.replace(executed, target / f"{stem}.ipynb")
+            shutil.rmtree(workdir, ignore_errors=True)
+            (target / f"{stem}.error.json").write_text(json.dumps({"report": result.name, "error": result.error}),
+                                                       encoding="utf-8")
+        except OSError as error:
+            log.error("could not keep the failure record of %s in %s: %s", result.name, target, error)
 
 
 def _write_manifest(workdir: Path, job: ReportJob, result: NotebookResult, context: dict, key: str) -> None:

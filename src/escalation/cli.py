@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from escalation import paths
+from escalation.pool import CELL_TIMEOUT, REPORT_TIMEOUT
 
 EXIT_FAILED, EXIT_USAGE, EXIT_DATA, EXIT_LOCKED = 1, 2, 3, 75
 
@@ -37,6 +38,9 @@ def validate(data_dir: Path, quarantine_csv: Path | None) -> None:
     from escalation.csvsafe import write_csv
     from escalation.data import DataError, validate_tables
 
+    if quarantine_csv and not quarantine_csv.parent.is_dir():
+        click.echo(f"error: --quarantine {quarantine_csv}: no such folder {quarantine_csv.parent}", err=True)
+        sys.exit(EXIT_USAGE)
     try:
         tables = validate_tables(data_dir)
     except DataError as error:
@@ -47,7 +51,7 @@ def validate(data_dir: Path, quarantine_csv: Path | None) -> None:
         try:
             write_csv(tables.quarantine, quarantine_csv)
         except OSError as error:
-            click.echo(f"error: cannot write the quarantine to {quarantine_csv}: {error.strerror or error}", err=True)
+            click.echo(f"error: --quarantine {quarantine_csv}: cannot write it ({error.strerror or error})", err=True)
             sys.exit(EXIT_USAGE)
     if tables.problems:
         sys.exit(EXIT_DATA)
@@ -73,7 +77,8 @@ def _common_build_options(function):
                      default=paths.REPORTS_DIR, show_default=True,
                      help="Where the HTML reports, tables, manifests and index go."),
         click.option("--figures", "figures_dir", type=click.Path(file_okay=False, path_type=Path),
-                     default=paths.FIGURES_DIR, show_default=True, help="Where PNG and SVG figures go."),
+                     help="Where PNG and SVG figures go [default: figures/ for the default --out, else <out>/figures]."
+                     ),
         click.option("--notebooks", "notebooks_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
                      default=paths.NOTEBOOKS_DIR, show_default=True, help="Folder of NN_name.ipynb notebooks."),
         click.option("--workers", type=click.IntRange(1, 16), default=2, show_default=True,
@@ -85,6 +90,12 @@ def _common_build_options(function):
                      help="Time printed in the reports (default: SOURCE_DATE_EPOCH, else the commit's time)."),
         click.option("--progress/--no-progress", default=None,
                      help="Progress bar (default: only when stderr is a terminal)."),
+        click.option("--cell-timeout", type=click.FloatRange(min=1), default=CELL_TIMEOUT, show_default=True,
+                     metavar="SECONDS", help="A cell running longer is interrupted and its report fails."),
+        click.option("--report-timeout", type=click.FloatRange(min=1), default=REPORT_TIMEOUT, show_default=True,
+                     metavar="SECONDS", help="A report (kernel, cells, HTML, figures) taking longer is stopped."),
+        click.option("--wide-period", is_flag=True,
+                     help="Build a period reaching far beyond the data (refused otherwise: it is slow and empty)."),
     ]
     for option in reversed(options):
         function = option(function)
@@ -106,12 +117,18 @@ def _checked_values(pairs, params_file, notebooks, declared_by=None) -> dict:
         sys.exit(EXIT_USAGE)
 
 
-def _run(jobs, out_dir, figures_dir, workers, wait, progress, force, build_time, all_or_nothing) -> None:
+def _run(jobs, options: dict, all_or_nothing: bool) -> None:
     from escalation import build as builder
 
     try:
-        result = builder.run(jobs, out_dir=out_dir, figures_dir=figures_dir, workers=workers, wait=wait,
-                             progress=progress, force=force, all_or_nothing=all_or_nothing, generated_at=build_time)
+        result = builder.run(jobs, out_dir=options["out_dir"], figures_dir=options["figures_dir"],
+                             workers=options["workers"], wait=options["wait"], progress=options["progress"],
+                             force=options["force"], all_or_nothing=all_or_nothing,
+                             generated_at=options["build_time"], cell_timeout=options["cell_timeout"],
+                             report_timeout=options["report_timeout"], wide_period=options["wide_period"])
+    except builder.UsageError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(EXIT_USAGE)
     except builder.LockedError as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(EXIT_LOCKED)
@@ -129,8 +146,7 @@ def _run(jobs, out_dir, figures_dir, workers, wait, progress, force, build_time,
 
 @main.command()
 @_common_build_options
-def build(pairs, params_file, out_dir, figures_dir, notebooks_dir, workers, wait, force, build_time,
-          progress) -> None:
+def build(pairs, params_file, notebooks_dir, **options) -> None:
     """Execute every report notebook with papermill and publish HTML reports and figures."""
     from escalation import build as builder
     from escalation import params
@@ -142,15 +158,14 @@ def build(pairs, params_file, out_dir, figures_dir, notebooks_dir, workers, wait
     declared_by = params.declared(notebooks)
     values = _checked_values(pairs, params_file, notebooks, declared_by)
     jobs = builder.report_jobs(values, notebooks, declared_by)
-    _run(jobs, out_dir, figures_dir, workers, wait, progress, force, build_time, all_or_nothing=True)
+    _run(jobs, options, all_or_nothing=True)
 
 
 @main.command()
 @click.option("--from", "first", type=click.DateTime(["%Y-%m-%d"]), required=True, help="First day (ISO date).")
 @click.option("--to", "last", type=click.DateTime(["%Y-%m-%d"]), required=True, help="Last day (ISO date).")
 @_common_build_options
-def backfill(first, last, pairs, params_file, out_dir, figures_dir, notebooks_dir, workers, wait, force, build_time,
-             progress) -> None:
+def backfill(first, last, pairs, params_file, notebooks_dir, **options) -> None:
     """One daily situation report per day, as of 23:59 in the case's time zone, into <out>/daily/YYYY-MM-DD/.
 
     Reports whose inputs did not change are skipped, so a scheduler can run this every day."""
@@ -170,7 +185,7 @@ def backfill(first, last, pairs, params_file, out_dir, figures_dir, notebooks_di
     except builder.BuildError as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(EXIT_USAGE)
-    _run(jobs, out_dir, figures_dir, workers, wait, progress, force, build_time, all_or_nothing=False)
+    _run(jobs, options, all_or_nothing=False)
 
 
 @main.command("import")

@@ -71,6 +71,17 @@ def visible_data_digest(data_dir: Path, as_of: datetime | None) -> str:
     return digest.hexdigest()
 
 
+def known_span(data_dir: Path) -> tuple[date, date] | None:
+    """The first and last day (the case's local time) on which a row of the data became known, or None for no
+    rows."""
+    zone = case_zone(data_dir)
+    days = [moment[0].astimezone(zone).date()
+            for table, column in known_at_columns(read_datapackage(data_dir)).items()
+            for row in _read(data_dir / f"{table}.csv")
+            if (moment := parse_moment(row.get(column), zone))]
+    return (min(days), max(days)) if days else None
+
+
 @cache
 def package_digest() -> str:
     """The package version and a hash of its source files and templates."""
