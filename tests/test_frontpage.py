@@ -52,7 +52,7 @@ def synthetic_site(tmp_path: Path) -> Path:
 
 def test_each_day_gets_one_line_with_the_trend_by_the_stated_rule(tmp_path):
     out = synthetic_site(tmp_path)
-    html = write_index(out).read_text()
+    html = write_index(out, out / "_failed").read_text()
     assert "Previous</th>" not in html and "Next</th>" not in html
     lines = re.findall(r'<tr>\s*<td><a href="(daily/[^"]+)">[^<]+</a>.*?</tr>', html, re.S)
     assert lines == [f"daily/2031-01-0{i}/situation_report_2031-01-0{i}.html" for i in range(1, 8)]
@@ -72,7 +72,7 @@ def test_each_day_gets_one_line_with_the_trend_by_the_stated_rule(tmp_path):
 
 def test_latest_figures_come_from_the_newest_day_with_a_sparkline_per_main_figure(tmp_path):
     out = synthetic_site(tmp_path)
-    html = write_index(out).read_text()
+    html = write_index(out, out / "_failed").read_text()
     section = html[html.index('id="now"'):html.index('id="daily"')]
     assert "2031-01-07T23:59:00+03:00" in section
     assert "<strong>22</strong>" in section and "<strong>10–17</strong>" in section

@@ -173,9 +173,12 @@ def _write_kernelspec(base: Path) -> Path:
 def preflight(data_dir: Path) -> None:
     """Stop before any kernel starts when a data file is missing or unreadable."""
     from escalation.data import validate_tables
+    from escalation.schema import DataError
 
     try:
         tables = validate_tables(data_dir)
+    except DataError as error:
+        raise InputError("data cannot be read:\n  " + "\n  ".join(str(p) for p in error.problems)) from error
     except (OSError, ValueError, KeyError) as error:
         raise InputError(f"cannot read the data in {data_dir}: {error}") from error
     if tables.fatal:
@@ -258,8 +261,7 @@ def run(jobs: list[ReportJob], out_dir: Path = paths.REPORTS_DIR, figures_dir: P
         target = Destination(out_dir, figures_dir)
         _publishing(target.recover)
         data_dirs = {job.name: _data_dir(job) for job in jobs}
-        keys = {job.name: incremental.input_key(job.notebook, job.parameters, {**job.shown, **job.parameters},
-                                                data_dirs[job.name], job.nav) for job in jobs}
+        keys = _input_keys(jobs, data_dirs)
         todo = [job for job in jobs if force or incremental.published_key(out_dir / job.name) != keys[job.name]]
         skipped = [job.name for job in jobs if job not in todo]
         for name in skipped:  # the published report is current: an older failure no longer applies
@@ -287,6 +289,22 @@ def run(jobs: list[ReportJob], out_dir: Path = paths.REPORTS_DIR, figures_dir: P
         return BuildResult(out_dir, results, skipped, seconds)
     finally:
         lock.release()
+
+
+def _input_keys(jobs: list[ReportJob], data_dirs: dict[str, Path]) -> dict[str, str]:
+    """Each job's incremental key. The keys read the tables plainly (fast, for no-change reruns); a table they
+    cannot read (not UTF-8, a huge cell, a broken datapackage.json) is reported by the full data check."""
+    import csv
+
+    from escalation.schema import DataError
+
+    try:
+        return {job.name: incremental.input_key(job.notebook, job.parameters, {**job.shown, **job.parameters},
+                                                data_dirs[job.name], job.nav) for job in jobs}
+    except (UnicodeDecodeError, csv.Error, DataError, ValueError, KeyError) as error:
+        for data_dir in sorted(set(data_dirs.values())):
+            preflight(data_dir)
+        raise InputError(f"cannot read the data: {error}") from error
 
 
 def _publishing(step) -> None:
