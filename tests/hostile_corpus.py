@@ -233,12 +233,17 @@ def random_binary(data: bytes) -> bytes:
     return bytes(generator.randrange(256) for _ in range(4096))
 
 
-def symlinked(data_dir: Path) -> Expect:
-    path = data_dir / "claims.csv"
-    elsewhere = data_dir.parent / "claims-elsewhere.csv"
+def _moved_behind_a_link(data_dir: Path, name: str) -> Expect:
+    """Move a file out of the folder and leave a symbolic link to it in its place."""
+    path = data_dir / name
+    elsewhere = data_dir.parent / f"{path.stem}-elsewhere{path.suffix}"
     shutil.move(path, elsewhere)
     path.symlink_to(elsewhere)
-    return Expect("claims.csv", None, None, readable=False)
+    return Expect(name, None, None, readable=False)
+
+
+def symlinked(data_dir: Path) -> Expect:
+    return _moved_behind_a_link(data_dir, "claims.csv")
 
 
 def directory_instead(data_dir: Path) -> Expect:
@@ -272,11 +277,7 @@ def descriptor(change: Callable[[dict], object] | None = None, text: str | None 
 
 
 def symlinked_descriptor(data_dir: Path) -> Expect:
-    path = data_dir / "datapackage.json"
-    elsewhere = data_dir.parent / "datapackage-elsewhere.json"
-    shutil.move(path, elsewhere)
-    path.symlink_to(elsewhere)
-    return Expect("datapackage.json", None, None, readable=False)
+    return _moved_behind_a_link(data_dir, "datapackage.json")
 
 
 def edit_field(table: str, field_name: str, **changes) -> Callable[[dict], dict]:
