@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,6 +16,8 @@ from pathlib import Path
 import pytest
 from conftest import read_rows, write_rows
 from filelock import FileLock
+
+from escalation import paths
 
 pytestmark = pytest.mark.slow
 
@@ -70,13 +73,26 @@ def change_claim_published_on(data: Path, day: str) -> str:
     return row[header.index("claim_id")]
 
 
-@pytest.fixture
-def first_run(data_copy, tmp_path):
-    out = tmp_path / "reports"
-    result = backfill(data_copy, out)
+@pytest.fixture(scope="module")
+def pristine_run(tmp_path_factory) -> tuple[Path, Path]:
+    """One backfill of the three days on a copy of the data, built once for the module and kept aside."""
+    root = tmp_path_factory.mktemp("backfill")
+    shutil.copytree(paths.DATA_DIR, root / "run" / "data", ignore=shutil.ignore_patterns("README.md"))
+    result = backfill(root / "run" / "data", root / "run" / "reports")
     assert result.returncode == 0, result.stderr
     assert built(result) == [f"daily/{d}" for d in DAYS]
-    return data_copy, out
+    shutil.copytree(root / "run", root / "pristine", symlinks=True)
+    return root / "pristine", root / "run"
+
+
+@pytest.fixture
+def first_run(pristine_run):
+    """The module's backfill as it was first built, restored in place (the data folder is a parameter of the
+    reports, so it keeps its path); the publish links are relative, so a copy stays whole."""
+    pristine, run = pristine_run
+    shutil.rmtree(run)
+    shutil.copytree(pristine, run, symlinks=True)
+    return run / "data", run / "reports"
 
 
 def test_reports_are_linked_to_the_previous_and_next_day(first_run):
