@@ -277,6 +277,16 @@ def load_tables(data_dir: Path | str | None = None) -> Tables:
     return tables
 
 
+def stored_column(spec: dict, text: pa.Array) -> pa.Array:
+    """A text column as a Parquet table stores it: as the schema's type when every cell converts, else as the
+    text itself, so that validation names each cell that does not; empty cells are null."""
+    if spec.get("type", "string") == "string":
+        return pc.if_else(pc.greater(pc.utf8_length(text), 0), text, None)
+    trial = _Table("", "", "row", np.arange(1, len(text) + 1), {spec["name"]: text}, np.ones(len(text), dtype=bool))
+    typed = _parsed(trial, spec, text, None)[spec["name"]]
+    return text if trial.faults else typed
+
+
 # --- Reading -------------------------------------------------------------------------------------------------
 
 
@@ -842,7 +852,8 @@ def data_dictionary(data_dir: Path | str | None = None) -> str:
     return "\n".join(parts).strip() + "\n"
 
 
-__all__ = ["data_dictionary", "DataError", "is_web_url", "load_tables", "Problem", "Tables", "validate_tables"]
+__all__ = ["data_dictionary", "DataError", "is_web_url", "load_tables", "Problem", "stored_column", "Tables",
+           "validate_tables"]
 
 
 def __dir__() -> list[str]:
