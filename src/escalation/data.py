@@ -271,7 +271,9 @@ def _check_case_events(case: Case, events: _Table) -> list[Problem]:
 def load_tables(data_dir: Path | str | None = None) -> Tables:
     """Validated tables for the reports, from the validated-tables cache while no input has changed;
     raises DataError when a file cannot be read at all."""
-    tables = validate_tables(data_dir)
+    from escalation import validated
+
+    tables = validated.load(Path(data_dir) if data_dir is not None else paths.DATA_DIR)
     if tables.fatal:
         raise DataError(tables.fatal)
     return tables
@@ -812,16 +814,20 @@ def _frame(table: _Table, schema: dict, keep: np.ndarray | None = None) -> pd.Da
     return pa.table(columns).to_pandas(types_mapper=pd.ArrowDtype)
 
 
-def _empty(resource: dict) -> pd.DataFrame:
-    """A table with no rows and the columns (and types) of the schema."""
-    columns = {}
+def column_types(resource: dict) -> pa.Schema:
+    """The Arrow columns of a validated table, from its Table Schema (a timestamp adds its precision)."""
+    columns = []
     for spec in resource["schema"]["fields"]:
         if spec.get("x-timestamp"):
-            columns[spec["name"]] = pa.array([], TIMESTAMP_TYPE)
-            columns[f"{spec['name']}_precision"] = pa.array([], pa.string())
+            columns += [(spec["name"], TIMESTAMP_TYPE), (f"{spec['name']}_precision", pa.string())]
         else:
-            columns[spec["name"]] = pa.array([], ARROW_TYPES[spec.get("type", "string")])
-    return pa.table(columns).to_pandas(types_mapper=pd.ArrowDtype)
+            columns.append((spec["name"], ARROW_TYPES[spec.get("type", "string")]))
+    return pa.schema(columns)
+
+
+def _empty(resource: dict) -> pd.DataFrame:
+    """A table with no rows and the columns (and types) of the schema."""
+    return column_types(resource).empty_table().to_pandas(types_mapper=pd.ArrowDtype)
 
 
 def data_dictionary(data_dir: Path | str | None = None) -> str:
@@ -852,8 +858,8 @@ def data_dictionary(data_dir: Path | str | None = None) -> str:
     return "\n".join(parts).strip() + "\n"
 
 
-__all__ = ["data_dictionary", "DataError", "is_web_url", "load_tables", "Problem", "stored_column", "Tables",
-           "validate_tables"]
+__all__ = ["column_types", "data_dictionary", "DataError", "is_web_url", "load_tables", "Problem", "stored_column",
+           "Tables", "validate_tables"]
 
 
 def __dir__() -> list[str]:
