@@ -32,7 +32,7 @@ import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -196,6 +196,8 @@ def _mask(values) -> np.ndarray:
     """A boolean numpy mask from an Arrow array, a pandas Series or numpy array (null counts as False)."""
     if isinstance(values, pa.ChunkedArray | pa.Array):
         return np.asarray(values.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
+    if isinstance(values, pd.Series) and isinstance(values.dtype, pd.ArrowDtype):
+        return _mask(pa.array(values))
     if isinstance(values, pd.Series):
         return values.fillna(False).to_numpy(dtype=bool)
     return np.asarray(values, dtype=bool)
@@ -245,12 +247,20 @@ def validate_tables(data_dir: Path | str | None = None) -> Tables:
         problems.extend(found)
         quarantine_parts.append(quarantined)
         frames[name] = _frame(table, resources[name]["schema"], keep=~table.bad())
-    claims = frames["claims"]
-    stances = claim_stances(claims, case.claimant_party(), case.party_side())
-    frames["claims"] = claims.assign(stance=stances.astype(pd.ArrowDtype(pa.string())))
+    frames["claims"] = _with_stances(frames["claims"], case)
     quarantine = pd.concat([_quarantine([]), *quarantine_parts], ignore_index=True).astype({"line": "int64"})
     rows_read = {name: len(table.positions) for name, table in tables.items()}
     return Tables(data_dir, frames, quarantine, problems, rows_read, fatal, case)
+
+
+def _with_stances(claims: pd.DataFrame, case: Case) -> pd.DataFrame:
+    """Each claim's stance (`grading.claim_stances`), worked out once per distinct claimant, party and stance."""
+    keys = ["claimant", "party", "stance"]
+    distinct = claims[keys].drop_duplicates()
+    stances = claim_stances(distinct, case.claimant_party(), case.party_side())
+    found = claims[keys].merge(distinct.assign(_derived=stances.to_numpy()), on=keys, how="left")
+    return claims.assign(stance=pd.Series(found["_derived"].to_numpy(), index=claims.index,
+                                          dtype=pd.ArrowDtype(pa.string())))
 
 
 def _quarantine(rows: list[dict]) -> pd.DataFrame:
@@ -728,10 +738,16 @@ def _check_rules(table: _Table, schema: dict, case: Case) -> None:
             inside |= frame["latitude"].between(south, north) & frame["longitude"].between(west, east)
         flag(frame["latitude"].notna() & ~inside.fillna(False).astype(bool), "latitude",
              f"coordinates fall outside {' and '.join(case.region.boxes)} (region.boxes in {case.path.name})", RULES)
-        reported = frame["first_reported_at"].astype("datetime64[s, UTC]").dt.tz_convert(case.timezone)
-        event_day = frame["event_date"].astype("datetime64[s]").dt.tz_localize(
-            case.timezone, ambiguous=np.ones(len(frame), dtype=bool), nonexistent="shift_forward")
-        flag(reported < event_day, "first_reported_at", "first reported before the event took place", RULES)
+        day_starts = _per_distinct_day(table.typed["event_date"],
+                                       lambda day: datetime.combine(day, time(0), case.timezone).astimezone(UTC))
+        flag(pc.less(table.typed["first_reported_at"], day_starts), "first_reported_at",
+             "first reported before the event took place", RULES)
+
+
+def _per_distinct_day(days: pa.Array, function) -> pa.Array:
+    """`function` of each distinct day (a UTC moment), spread back over the column (null where no day)."""
+    encoded = pc.dictionary_encode(days)
+    return pa.array([function(day) for day in encoded.dictionary.to_pylist()], TIMESTAMP_TYPE).take(encoded.indices)
 
 
 def _check_references(tables: dict[str, _Table], resources: dict) -> None:
