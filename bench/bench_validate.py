@@ -1,17 +1,20 @@
 """Time validation of a SYNTHETIC imported case of N events (default 100,000 and 1,000,000), and a cached load.
 
-Usage: .venv/bin/python bench/bench_validate.py [ROWS ...]. Prints, for each size, the wall and CPU time and
-the peak resident memory of each step, each in a fresh process, with its ratio to a baseline measured the
-same way on the same files: reading the same tables with plain `pd.read_csv` (CSV) or `pq.read_table`
-(Parquet). Asserts nothing.
+Usage: .venv/bin/python bench/bench_validate.py [ROWS ...] [--cases parquet,faulty,csv]. Prints, for each
+size, the wall and CPU time and the peak resident memory of each step, each in a fresh process, with its
+ratio to a baseline measured the same way on the same files: reading the same tables with plain
+`pd.read_csv` (CSV) or `pq.read_table` (Parquet). Asserts nothing.
 
 The case is made by code: `escalation import acled` of a 2,000-row synthetic export (tests/synthetic_exports.py,
 nothing from ACLED), whose events and claims are then repeated with new ids up to N rows (one claim per event,
-as ACLED imports have). The same tables are also written as CSV, the form of hand-edited cases.
+as ACLED imports have). The same tables are also written as CSV, the form of hand-edited cases, and as a
+"faulty" Parquet case in which every tenth event has an event type outside the schema's enum (so that event
+and its claim are quarantined: N/5 rows kept aside with their reasons).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import multiprocessing
 import shutil
@@ -31,8 +34,8 @@ SEED_ROWS = 2_000
 TABLES = ("events", "claims", "sources", "displacement")
 
 
-def synthetic_case(folder: Path, rows: int) -> tuple[Path, Path]:
-    """A Parquet case folder and the same case as CSV, each with `rows` events and `rows` claims."""
+def synthetic_case(folder: Path, rows: int) -> dict[str, Path]:
+    """A Parquet case folder, the same case as CSV and a faulty one, each with `rows` events and `rows` claims."""
     from synthetic_exports import acled_rows, write_acled
 
     from escalation.importers import AcledImporter
@@ -63,7 +66,12 @@ def synthetic_case(folder: Path, rows: int) -> tuple[Path, Path]:
                          pa_csv.WriteOptions(quoting_style="needed"))
         (csv_case / f"{table['name']}.parquet").unlink()
     (csv_case / "datapackage.json").write_text(json.dumps(package, indent=2), encoding="utf-8")
-    return parquet_case, csv_case
+    faulty_case = folder / "faulty"
+    shutil.copytree(parquet_case, faulty_case)
+    spoilt = pc.if_else(pa.array([n % 10 == 9 for n in range(rows)]), "Battle", events["event_type"])
+    pq.write_table(events.set_column(events.column_names.index("event_type"), "event_type", spoilt),
+                   faulty_case / "events.parquet", compression="zstd")
+    return {"parquet": parquet_case, "faulty": faulty_case, "csv": csv_case}
 
 
 # --- Steps, each run in a fresh process -------------------------------------------------------------------
@@ -84,7 +92,9 @@ def validate(case: str) -> str:
     from escalation.data import validate_tables
 
     tables = validate_tables(case)
-    return tables.summary().splitlines()[1] + f"; {len(tables.problems)} problem(s)"
+    counts = tables.counts().set_index("table")
+    return "; ".join(f"{name}: {row.read} read, {row.quarantined} quarantined" for name, row in counts.iterrows()
+                     if name in ("events", "claims")) + f"; {len(tables.problems)} problem(s)"
 
 
 def cache(case: str) -> str:
@@ -128,27 +138,31 @@ def measure(step, case: Path, cache_dir: Path) -> tuple[float, float, float, str
     return result
 
 
-def main(sizes: list[int]) -> None:
+def main(sizes: list[int], kinds: list[str]) -> None:
     for rows in sizes:
         with tempfile.TemporaryDirectory() as folder:
             start = time.perf_counter()
-            parquet_case, csv_case = synthetic_case(Path(folder), rows)
-            sizes_mb = {case.name: sum(p.stat().st_size for p in case.glob("*.*")) / 1e6
-                        for case in (parquet_case, csv_case)}
+            cases = synthetic_case(Path(folder), rows)
+            sizes_mb = {kind: sum(p.stat().st_size for p in case.glob("*.*")) / 1e6 for kind, case in cases.items()}
             print(f"\n{rows:,} synthetic events and claims (made in {time.perf_counter() - start:.0f} s): "
                   f"Parquet {sizes_mb['parquet']:.1f} MB, CSV {sizes_mb['csv']:.1f} MB")
             print(f"  {'step':34s} {'wall s':>8s} {'CPU s':>8s} {'peak MB':>8s} {'× baseline (wall)':>18s}")
-            for case in (parquet_case, csv_case):
-                cache_dir = Path(folder) / f"cache-{case.name}"
+            for kind in kinds:
+                case, cache_dir = cases[kind], Path(folder) / f"cache-{kind}"
                 baseline = measure(read_plainly, case, cache_dir)
-                steps = [(f"{case.name}: plain read (baseline)", baseline),
-                         (f"{case.name}: validate", measure(validate, case, cache_dir)),
-                         (f"{case.name}: first load, cache written", measure(cache, case, cache_dir)),
-                         (f"{case.name}: cached load", measure(cached_load, case, cache_dir))]
+                steps = [(f"{kind}: plain read (baseline)", baseline),
+                         (f"{kind}: validate", measure(validate, case, cache_dir))]
+                if kind != "faulty":
+                    steps += [(f"{kind}: first load, cache written", measure(cache, case, cache_dir)),
+                              (f"{kind}: cached load", measure(cached_load, case, cache_dir))]
                 for label, (wall, cpu, peak, note) in steps:
                     print(f"  {label:34s} {wall:8.2f} {cpu:8.2f} {peak:8.0f} {wall / baseline[0]:17.1f}×"
                           + (f"   {note}" if note else ""))
 
 
 if __name__ == "__main__":
-    main([int(n) for n in sys.argv[1:]] or [100_000, 1_000_000])
+    arguments = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    arguments.add_argument("rows", nargs="*", type=int, default=[100_000, 1_000_000])
+    arguments.add_argument("--cases", default="parquet,faulty,csv", help="which cases to measure")
+    options = arguments.parse_args()
+    main(options.rows, options.cases.split(","))
