@@ -198,3 +198,17 @@ def test_a_pattern_is_explained_in_words_not_as_a_regular_expression(data_copy):
                     "src-XYZ")
     problem = next(p for p in validate_tables(data_copy).problems if p.line == line and p.column == "source_id")
     assert problem.message == "'src-XYZ' is not an id like src-0123456789: 'src-' and 10 lowercase hex digits"
+
+
+def test_a_table_stored_in_another_format_is_refused_in_the_descriptor(data_copy):
+    import json
+
+    descriptor = data_copy / "datapackage.json"
+    package = json.loads(descriptor.read_text(encoding="utf-8"))
+    claims = next(r for r in package["resources"] if r["name"] == "claims")
+    claims["path"] = "claims.xlsx"
+    descriptor.write_text(json.dumps(package), encoding="utf-8")
+    with pytest.raises(DataError) as raised:
+        validate_tables(data_copy)
+    assert str(raised.value) == (f"{descriptor}: resource claims: path must end in .csv or .parquet, "
+                                 "got 'claims.xlsx'")

@@ -28,3 +28,7 @@ NOTEBOOKS_DIR = ROOT / "notebooks"
 REPORTS_DIR = ROOT / "reports"
 FIGURES_DIR = ROOT / "figures"
 DATAPACKAGE = DATA_DIR / "datapackage.json"
+#: Files the package can rebuild at any time (ignored by git); ESCALATION_CACHE_DIR moves them elsewhere.
+CACHE_DIR = Path(os.environ.get("ESCALATION_CACHE_DIR") or ROOT / ".cache")
+#: Validated, typed tables (`escalation.validated`), one folder per combination of inputs.
+VALIDATED_DIR = CACHE_DIR / "validated"

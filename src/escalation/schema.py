@@ -19,6 +19,12 @@ TABLE_ORDER = ("sources", "events", "claims", "displacement")
 #: Table Schema field types the loader turns into columns.
 FIELD_TYPES = ("string", "integer", "number", "date")
 
+#: How a table is stored, by the suffix of its path: CSV (hand-edited cases) or Parquet (imported cases).
+TABLE_FORMATS = {".csv": "csv", ".parquet": "parquet"}
+
+#: Field formats the validator checks (a format it cannot check would pass unchecked, so it is refused).
+FIELD_FORMATS = {"string": ("default", "uri")}
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -28,11 +34,13 @@ class Problem:
     line: int | None
     column: str | None
     message: str
+    #: "line" in a CSV file (the line the record starts on, as an editor counts); "row" in a Parquet file.
+    unit: str = "line"
 
     def __str__(self) -> str:
         where = self.file
         if self.line is not None:
-            where += f", line {self.line}"
+            where += f", {self.unit} {self.line}"
         if self.column:
             where += f", column {self.column}"
         return f"{where}: {self.message}"
@@ -94,6 +102,10 @@ def _descriptor_faults(package) -> list[str]:
         if not isinstance(path, str) or not path or PurePosixPath(path).is_absolute() or ".." in PurePosixPath(
                 path).parts or "\\" in path:
             faults.append(f"resource {name}: path must name a file inside the data folder, got {path!r}")
+        elif PurePosixPath(path).suffix not in TABLE_FORMATS:
+            faults.append(f"resource {name}: path must end in {' or '.join(TABLE_FORMATS)}, got {path!r}")
+        elif resource.get("format", table_format(resource)) != table_format(resource):
+            faults.append(f"resource {name}: format {resource['format']!r} does not match the path {path!r}")
         schema = resource.get("schema")
         fields = schema.get("fields") if isinstance(schema, dict) else None
         if not isinstance(fields, list) or not fields:
@@ -123,6 +135,10 @@ def _schema_faults(schema: dict) -> list[str]:
         names.append(spec["name"])
         if spec.get("type", "string") not in FIELD_TYPES:
             faults.append(f"field {spec['name']}: type {spec.get('type')!r} is not one of {', '.join(FIELD_TYPES)}")
+        formats = FIELD_FORMATS.get(spec.get("type", "string"), ("default",))
+        if spec.get("format", "default") not in formats:
+            faults.append(f"field {spec['name']}: format {spec.get('format')!r} is not one the validator checks "
+                          f"({', '.join(formats)})")
         constraints = spec.get("constraints", {})
         if not isinstance(constraints, dict):
             faults.append(f"field {spec['name']}: constraints must be an object")
@@ -148,6 +164,11 @@ def _schema_faults(schema: dict) -> list[str]:
                 or not reference["fields"] or not isinstance(reference.get("resource"), str)):
             faults.append(f"foreign key {key!r} must name a field of the table and a resource's fields")
     return faults
+
+
+def table_format(resource: dict) -> str:
+    """'csv' or 'parquet', from the suffix of the resource's path."""
+    return TABLE_FORMATS[PurePosixPath(resource["path"]).suffix]
 
 
 def known_at_columns(package: dict) -> dict[str, str]:

@@ -4,10 +4,10 @@ The base class does the bookkeeping every source shares: it reads the export onc
 vectorised pandas pass, each row with the line it starts on), applies the analyst's filters, asks
 the source's two hooks to name its columns (`prepare`) and to map its rows onto events and claims
 (`map`), keeps every row it cannot map in `quarantine.csv` with file, line, column and reason, and
-writes the case folder: the tables, their `datapackage.json`, `case.yaml`, and the export byte for
-byte in `raw/` with a `.meta.yml` of its origin. The folder is then checked by the package's own
-validator; a row the validator refuses joins the quarantine, so the folder validates clean and
-rows read = imported + quarantined + filtered out, always.
+writes the case folder: the tables (Parquet with zstd, each column typed as the schema says), their
+`datapackage.json`, `case.yaml`, and the export byte for byte in `raw/` with a `.meta.yml` of its origin.
+The folder is then checked by the package's own validator; a row the validator refuses joins the
+quarantine, so the folder validates clean and rows read = imported + quarantined + filtered out, always.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
 import yaml
 
 BASE_DATAPACKAGE = Path(__file__).with_name("base-datapackage.json")
@@ -271,11 +272,12 @@ class Importer:
         _set_enum(package, "claims", "party", party_ids)
         package["name"] = _slug(Path(meta["file"]).stem, "-") or "imported-case"
         package["title"] = self._title(events, countries)
+        for resource in package["resources"]:
+            resource.update(path=f"{resource['name']}.parquet", format="parquet")
+            resource.pop("encoding", None)
         (folder / "datapackage.json").write_text(json.dumps(package, indent=2, ensure_ascii=False) + "\n",
                                                  encoding="utf-8")
-        fields = {r["name"]: [f["name"] for f in r["schema"]["fields"]] for r in package["resources"]}
-        integer_fields = {f["name"] for r in package["resources"] for f in r["schema"]["fields"]
-                          if f.get("type") == "integer"}
+        schemas = {r["name"]: r["schema"] for r in package["resources"]}
         sources = pd.DataFrame([{
             "source_id": self.source_id, "url": self.publisher_url, "publisher": self.publisher,
             "originator": self.publisher, "affiliation": "data_publisher",
@@ -284,10 +286,7 @@ class Importer:
             "published_at": "", "accessed_on": self.imported_at.date().isoformat()}])
         frames = {"events": events, "claims": claims, "sources": sources, "displacement": pd.DataFrame()}
         for table in TABLES:
-            frame = frames[table].reindex(columns=fields[table])
-            for column in integer_fields & set(frame.columns):
-                frame[column] = pd.to_numeric(frame[column]).astype("Int64")
-            _write_csv(frame, folder / f"{table}.csv")
+            _write_parquet(frames[table], schemas[table], folder / f"{table}.parquet")
         _write_csv(quarantine, folder / QUARANTINE_FILE)
         (folder / "case.yaml").write_text(self._case_yaml(events, claims, countries, parties, mapped, meta),
                                           encoding="utf-8")
@@ -352,6 +351,20 @@ class _CaseDumper(yaml.SafeDumper):
 
 _CaseDumper.add_representer(list, lambda dumper, items: dumper.represent_sequence(
     "tag:yaml.org,2002:seq", items, flow_style=all(not isinstance(i, dict | list) for i in items)))
+
+
+def _write_parquet(frame: pd.DataFrame, schema: dict, path: Path) -> None:
+    """A table as Parquet (zstd), each column typed as the schema says (a column with a cell that does not
+    convert is stored as text, so the validator names that cell and the row is quarantined)."""
+    from escalation.data import stored_column
+
+    columns = {}
+    for spec in schema["fields"]:
+        values = frame[spec["name"]] if spec["name"] in frame else pd.Series("", index=frame.index)
+        if spec.get("type") == "integer" and pd.api.types.is_float_dtype(values):
+            values = values.astype("Int64")  # whole numbers held as floats beside missing ones
+        columns[spec["name"]] = stored_column(spec, pa.array(values.astype("string").fillna(""), pa.string()))
+    pq.write_table(pa.table(columns), path, compression="zstd")
 
 
 def _write_csv(frame: pd.DataFrame, path: Path) -> None:

@@ -1,0 +1,181 @@
+"""Validate once: the typed, validated tables kept as Parquet until an input changes.
+
+Every report loads the tables; validating a large case in each report's kernel would cost the same
+seconds again and again. `load` keeps what `data.validate_tables` returns (the accepted frames, the
+quarantine, the problems, the rows read) in `paths.VALIDATED_DIR/<key>/`, where the key is a SHA-256 of
+everything the outcome depends on: the data folder's path (problems name files by it), datapackage.json,
+case.yaml, every table file, the package's own source, the pandas and pyarrow versions, and the day of
+the check (dates more than a year ahead are refused, so tomorrow's verdict can differ). A table's
+SHA-256 is computed again only when its size or modification time changes (`digests.json` remembers
+them), so a 500 MB table costs a `stat` per load. Column types come back from the Parquet files as
+Arrow types: the schema in datapackage.json stays the one description of the columns. A folder where
+the cache cannot be written (read-only, full) is validated every time instead; nothing fails.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from datetime import date
+from importlib.metadata import version
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from escalation import paths
+from escalation.case import load_case
+from escalation.data import Tables, column_types, validate_tables
+from escalation.schema import TABLE_ORDER, Problem, descriptor_path, read_datapackage
+
+#: Cached validations kept: the most recently used ones (one per data change, day and code change).
+KEEP = 8
+DIGESTS = "digests.json"
+PROBLEMS = pa.schema([("file", pa.string()), ("line", pa.int64()), ("column", pa.string()),
+                      ("message", pa.string()), ("unit", pa.string())])
+PACKAGE_DIR = Path(__file__).parent
+
+
+def load(data_dir: Path, refresh: bool = False) -> Tables:
+    """The validated tables of `data_dir`: from the cache when every input is unchanged (unless `refresh`),
+    else validated now and written to the cache for the next load."""
+    key = _key(data_dir)
+    folder = paths.VALIDATED_DIR / key if key else None
+    if folder is not None and not refresh and (folder / "meta.json").is_file():
+        try:
+            tables = _read(folder, data_dir)
+            os.utime(folder)  # most recently used, for pruning
+            return tables
+        except (OSError, ValueError, KeyError, pa.ArrowException):
+            pass  # an unreadable entry is replaced below
+    tables = validate_tables(data_dir)
+    if folder is not None and not tables.fatal:
+        _write(folder, tables)
+    return tables
+
+
+def _key(data_dir: Path) -> str | None:
+    """SHA-256 of every input of a validation; None when an input cannot be read (validation says why)."""
+    try:
+        package = read_datapackage(data_dir)
+        files = [descriptor_path(data_dir), data_dir / "case.yaml",
+                 *(data_dir / resource["path"] for resource in package["resources"])]
+        if any(path.is_symlink() or not path.is_file() for path in files):
+            return None
+        digests = _digests([path.resolve() for path in files])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    parts = [str(data_dir), date.today().isoformat(), _source_digest(), version("pandas"), version("pyarrow"),
+             *digests]
+    return hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()[:32]
+
+
+def _digests(files: list[Path]) -> list[str]:
+    """SHA-256 of each file, recomputed only when its size or modification time has changed."""
+    memo_path = paths.VALIDATED_DIR / DIGESTS
+    try:
+        memo = json.loads(memo_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        memo = {}
+    found, changed = [], False
+    for path in files:
+        stat = path.stat()
+        known = memo.get(str(path))
+        if not known or known[:2] != [stat.st_size, stat.st_mtime_ns]:
+            known = [stat.st_size, stat.st_mtime_ns, _sha256(path)]
+            memo[str(path)] = known
+            changed = True
+        found.append(known[2])
+    if changed:
+        _atomic_text(memo_path, json.dumps(memo))
+    return found
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 22):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _source_digest() -> str:
+    """The package's own code: a change to the validator must not be answered from an old cache."""
+    digest = hashlib.sha256(version("escalation").encode())
+    for path in sorted(PACKAGE_DIR.rglob("*.py")) + sorted(PACKAGE_DIR.rglob("*.json")):
+        digest.update(path.relative_to(PACKAGE_DIR).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _write(folder: Path, tables: Tables) -> None:
+    """The validation as Parquet files and a meta.json, published at once (a rename); silently skipped when
+    the cache folder cannot be written."""
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".writing-", dir=folder.parent))
+    except OSError:
+        return
+    try:
+        for name, frame in tables.frames.items():
+            pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), staging / f"{name}.parquet",
+                           compression="zstd")
+        pq.write_table(pa.Table.from_pandas(tables.quarantine, preserve_index=False),
+                       staging / "quarantine.parquet", compression="zstd")
+        problems = pd.DataFrame({
+            "file": [p.file for p in tables.problems],
+            "line": pd.array([p.line for p in tables.problems], dtype="Int64"),
+            "column": [p.column for p in tables.problems],
+            "message": [p.message for p in tables.problems],
+            "unit": [p.unit for p in tables.problems]}, columns=["file", "line", "column", "message", "unit"])
+        pq.write_table(pa.Table.from_pandas(problems, preserve_index=False).cast(PROBLEMS),
+                       staging / "problems.parquet", compression="zstd")
+        (staging / "meta.json").write_text(json.dumps({"rows_read": tables.rows_read}), encoding="utf-8")
+        staging.rename(folder)
+    except OSError:
+        pass  # written by a parallel load meanwhile, or the disk is full: the next load validates again
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    _prune(folder.parent)
+
+
+def _read(folder: Path, data_dir: Path) -> Tables:
+    resources = {r["name"]: r for r in read_datapackage(data_dir)["resources"]}
+
+    def frame(name: str) -> pd.DataFrame:
+        # Parquet has no timestamps in seconds: the schema's own types are restored
+        stored = pq.read_table(folder / f"{name}.parquet")
+        return stored.cast(column_types(resources[name])).to_pandas(types_mapper=pd.ArrowDtype)
+
+    frames = {name: frame(name) for name in TABLE_ORDER}
+    quarantine = pq.read_table(folder / "quarantine.parquet").to_pandas()
+    problems = [Problem(row["file"], row["line"], row["column"], row["message"], row["unit"])
+                for row in pq.read_table(folder / "problems.parquet").to_pylist()]
+    meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+    return Tables(data_dir, frames, quarantine, problems, meta["rows_read"], [], load_case(data_dir))
+
+
+def _prune(root: Path) -> None:
+    """Keep the KEEP most recently used validations."""
+    try:
+        entries = sorted((p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")),
+                         key=lambda p: p.stat().st_mtime_ns, reverse=True)
+        for stale in entries[KEEP:]:
+            shutil.rmtree(stale, ignore_errors=True)
+    except OSError:
+        pass
+
+
+def _atomic_text(path: Path, text: str) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, delete=False,
+                                         prefix=".digests-") as handle:
+            handle.write(text)
+        os.replace(handle.name, path)
+    except OSError:
+        pass
