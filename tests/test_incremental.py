@@ -77,6 +77,18 @@ def test_a_source_counts_from_the_first_row_that_cites_it(data_copy):
     assert [day for day, old, new in zip(DAYS, after, again, strict=True) if old != new] == changed
 
 
+def test_a_later_run_reads_the_known_orders_kept_on_disk_and_sees_a_changed_file(data_copy, key_cache):
+    before = day_digests(data_copy)
+    incremental._orders_cache.clear()
+    kept = sorted(key_cache.glob("*.npz"))
+    assert kept, "nothing kept on disk"
+    assert day_digests(data_copy) == before
+    assert sorted(key_cache.glob("*.npz")) == kept, "the kept orders were computed again"
+    add_claim(data_copy, "2020-03-01")
+    incremental._orders_cache.clear()
+    assert day_digests(data_copy) != before
+
+
 def test_unchanged_data_gives_unchanged_keys_and_a_rewritten_identical_file_too(data_copy):
     before = day_digests(data_copy)
     header, rows = read_rows(data_copy / "events.csv")
@@ -126,14 +138,22 @@ def test_a_parquet_table_sees_the_same_rows_as_its_csv(data_copy):
         day for day in DAYS if day >= date(2020, 2, 29)]
 
 
-def test_typed_parquet_moments_follow_the_rule_for_text(tmp_path):
+def test_typed_parquet_moments_follow_the_rule_for_text():
     zone = incremental.case_zone(paths.DATA_DIR)
-    frame = pyarrow.table({"at": pa.array([date(2020, 2, 3)], pa.date32())}).to_pandas()
-    header = ("at",)
-    frame.columns = range(1)
-    typed = incremental._column_moments(frame, header, "at", zone)
-    text = incremental._column_moments(frame.astype(str), header, "at", zone)
-    assert typed.tolist() == text.tolist() == [incremental._microseconds(end_of_day(date(2020, 2, 3), zone))]
+    typed = pa.table({"at": pa.array([date(2020, 2, 3), None], pa.date32())})
+    text = pa.table({"at": ["2020-02-03", ""]})
+    expected = [incremental._microseconds(end_of_day(date(2020, 2, 3), zone)), incremental.ALWAYS]
+    assert incremental._column_moments(typed, ("at",), "at", zone).tolist() == expected
+    assert incremental._column_moments(text, ("at",), "at", zone).tolist() == expected
+
+
+def test_moments_read_in_one_go_agree_with_the_rule_row_by_row():
+    zone = incremental.case_zone(paths.DATA_DIR)
+    cells = ["2020-02-27T22:15+03:00", "2020-02-27T22:15:30-05:00", "2020-02-27", "2020-02-27T25:00+03:00",
+             "2020-02-27T22:15", "9999-12-31T23:59+00:00", "", "27/02/2020"]
+    one_by_one = [incremental._moment_of(cell, zone) for cell in cells]
+    assert incremental._moments_of(cells, zone).tolist() == one_by_one
+    assert one_by_one[3:5] == [incremental.ALWAYS] * 2 and one_by_one[5] > one_by_one[0]
 
 
 def test_a_new_library_version_changes_every_key(monkeypatch):

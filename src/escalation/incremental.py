@@ -19,7 +19,10 @@ import csv
 import hashlib
 import io
 import json
+import os
+import re
 import sys
+import tempfile
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from functools import cache
@@ -30,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv
 import pyarrow.parquet
 
@@ -47,8 +51,10 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ALWAYS = -(2**63)
 #: ...a row no known row cites, by none.
 NEVER = 2**63 - 1
-#: Two independent 64-bit row hashes (pandas' keyed hash), so a running digest has 128 bits.
-HASH_KEYS = ("escalation-key-a", "escalation-key-b")
+#: The key of pandas' SipHash of each row (16 bytes), and how a row's cells are joined before hashing.
+HASH_KEY, UNIT_SEPARATOR, NULL_CELL = "escalation-rows1", "\x1f", "\x00"
+#: The usual form of a moment, read in one go (any other form one by one).
+USUAL_MOMENT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d(?::\d\d)?[+-]\d\d:\d\d")
 
 
 @cache
@@ -70,15 +76,21 @@ class KnownOrder:
 
     header: tuple[str, ...]
     moments: np.ndarray  # int64, ascending: microseconds since EPOCH, or ALWAYS / NEVER
-    running: np.ndarray  # uint64 of shape (rows + 1, 2): the digest of the first n rows in row n
+    running: np.ndarray  # uint64, one longer: the digest of the first n rows at n
 
     def digest_at(self, moment: int) -> list:
         count = int(np.searchsorted(self.moments, moment, side="right"))
-        return [list(self.header), count, *(int(lane) for lane in self.running[count])]
+        return [list(self.header), count, int(self.running[count])]
 
 
 def case_zone(data_dir: Path) -> tzinfo:
-    """The case's time zone; UTC when case.yaml is unreadable (the build's preflight then reports why)."""
+    """The case's time zone; UTC when case.yaml is unreadable (the build's preflight then reports why). Read once
+    per change of case.yaml: 35 keys would otherwise parse it 35 times."""
+    return _zone(data_dir, _identity(data_dir / "case.yaml"))
+
+
+@cache
+def _zone(data_dir: Path, identity: tuple) -> tzinfo:
     try:
         return load_case(data_dir).timezone
     except CaseError:
@@ -100,47 +112,65 @@ def _moment_of(value, zone: tzinfo) -> int:
     return _microseconds(moment[0]) if moment else ALWAYS
 
 
-def _column_moments(frame: pd.DataFrame, header: tuple[str, ...], column: str, zone: tzinfo):
-    """Each row's moment; each distinct cell is parsed once (a million rows share a few thousand days)."""
+def _moments_of(distinct: list, zone: tzinfo) -> np.ndarray:
+    """`_moment_of` each distinct cell; the usual form (minutes, perhaps seconds, and an offset) read in one go,
+    any other form, and a batch holding an impossible date, going through `_moment_of` itself."""
+    result = np.empty(len(distinct), dtype=np.int64)
+    done = np.zeros(len(distinct), dtype=bool)
+    usual = np.array([i for i, value in enumerate(distinct) if isinstance(value, str)
+                      and USUAL_MOMENT.fullmatch(value)], dtype=np.int64)
+    if len(usual):
+        texts = pa.array([distinct[i] for i in usual], pa.string())
+        offsets = pc.utf8_slice_codeunits(texts, -6)
+        hours = pc.cast(pc.utf8_slice_codeunits(offsets, 1, 3), pa.int64()).to_numpy()
+        minutes = pc.cast(pc.utf8_slice_codeunits(offsets, 4, 6), pa.int64()).to_numpy()
+        sign = np.where(pc.starts_with(offsets, "-").to_numpy(zero_copy_only=False), -1, 1)
+        try:  # numpy refuses a 30 February or a 25th hour, as Python does
+            local = np.array(pc.utf8_slice_codeunits(texts, 0, -6).to_pylist(), dtype="datetime64[us]")
+        except ValueError:
+            local = None
+        if local is not None:
+            readable = (hours < 24) & (minutes < 60)
+            moments = local.astype(np.int64) - sign * (hours * 60 + minutes) * 60_000_000
+            result[usual[readable]] = moments[readable]
+            done[usual[readable]] = True
+    for i in np.flatnonzero(~done):
+        result[i] = _moment_of(distinct[i], zone)
+    return result
+
+
+def _column_moments(table: pa.Table, header: tuple[str, ...], column: str, zone: tzinfo) -> np.ndarray:
+    """Each row's moment; each distinct cell is parsed once (a million rows share far fewer moments)."""
     if column not in header:  # validation names the missing column
-        return np.full(len(frame), ALWAYS, dtype=np.int64)
-    codes, distinct = pd.factorize(frame.iloc[:, header.index(column)], use_na_sentinel=False)
-    return np.array([_moment_of(value, zone) for value in distinct], dtype=np.int64)[codes]
+        return np.full(table.num_rows, ALWAYS, dtype=np.int64)
+    encoded = pc.dictionary_encode(table.column(header.index(column)).combine_chunks(), null_encoding="encode")
+    return _moments_of(encoded.dictionary.to_pylist(), zone)[encoded.indices.to_numpy(zero_copy_only=False)]
 
 
-def _read_table(path: Path) -> tuple[tuple[str, ...], pd.DataFrame]:
-    """(header, cells): a table's cells as text (typed for Parquet), columns by position; a file that is missing
-    is an empty table (validation reports it)."""
+def _read_table(path: Path) -> tuple[tuple[str, ...], pa.Table]:
+    """(header, cells): a table's cells as text (typed for Parquet); a file that is missing is an empty table
+    (validation reports it)."""
     if not path.is_file():
-        return (), pd.DataFrame()
+        return (), pa.table({})
     if path.suffix == ".parquet":
-        frame = pyarrow.parquet.read_table(path).to_pandas()
-        header = tuple(frame.columns)
-        frame.columns = range(len(header))
-        return header, frame
+        table = pyarrow.parquet.read_table(path)
+        return tuple(table.column_names), table
     with path.open(encoding="utf-8-sig", newline="") as handle:
         header = tuple(next(csv.reader(handle), []))
+    if not header:
+        return (), pa.table({})
+    names = [str(i) for i in range(len(header))]
     try:
-        return header, _read_csv_quickly(path, len(header))
-    except ValueError:  # pyarrow's ArrowInvalid: ragged rows, a cell longer than a block, not UTF-8...
+        return header, pyarrow.csv.read_csv(path, read_options=pyarrow.csv.ReadOptions(column_names=names, skip_rows=1),
+                                            parse_options=pyarrow.csv.ParseOptions(newlines_in_values=True),
+                                            convert_options=pyarrow.csv.ConvertOptions(
+                                                column_types=dict.fromkeys(names, pa.string()),
+                                                strings_can_be_null=False, quoted_strings_can_be_null=False))
+    except pa.ArrowInvalid:  # ragged rows, a cell longer than a block, not UTF-8...
         return header, _read_csv_plainly(path)
 
 
-def _read_csv_quickly(path: Path, width: int) -> pd.DataFrame:
-    if not width:
-        return pd.DataFrame()
-    names = [str(i) for i in range(width)]
-    table = pyarrow.csv.read_csv(path, read_options=pyarrow.csv.ReadOptions(column_names=names, skip_rows=1),
-                                 parse_options=pyarrow.csv.ParseOptions(newlines_in_values=True),
-                                 convert_options=pyarrow.csv.ConvertOptions(
-                                     column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=False,
-                                     quoted_strings_can_be_null=False))
-    frame = table.to_pandas()
-    frame.columns = range(width)
-    return frame
-
-
-def _read_csv_plainly(path: Path) -> pd.DataFrame:
+def _read_csv_plainly(path: Path) -> pa.Table:
     """Any CSV the csv module reads, whatever the length of a cell or of a row (the data check quarantines such
     rows); a file that is not UTF-8 raises, and the build's data check names the byte."""
     text = path.read_text(encoding="utf-8-sig")
@@ -151,61 +181,110 @@ def _read_csv_plainly(path: Path) -> pd.DataFrame:
     finally:
         csv.field_size_limit(limit)
     width = max(map(len, rows), default=0)
-    return pd.DataFrame([row + [""] * (width - len(row)) for row in rows], columns=range(width), dtype=object)
+    return pa.table({str(i): [row[i] if i < len(row) else "" for row in rows] for i in range(width)})
 
 
-def _known_order(header: tuple[str, ...], frame: pd.DataFrame, moments: np.ndarray) -> KnownOrder:
+def _as_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        return column
+    try:
+        return pc.cast(column, pa.string())
+    except (pa.ArrowNotImplementedError, pa.ArrowInvalid):
+        return pa.chunked_array([pa.array([None if v is None else str(v) for v in column.to_pylist()], pa.string())])
+
+
+def _row_hashes(table: pa.Table) -> np.ndarray:
+    """A 64-bit hash of each row's cells (pandas' keyed SipHash of the cells joined by a unit separator, which the
+    data check refuses inside a cell)."""
+    if not table.num_rows or not table.num_columns:
+        return np.zeros(table.num_rows, dtype=np.uint64)
+    joined = pc.binary_join_element_wise(*(_as_text(c) for c in table.columns), UNIT_SEPARATOR,
+                                         null_handling="replace", null_replacement=NULL_CELL)
+    return pd.util.hash_array(joined.to_numpy(zero_copy_only=False), hash_key=HASH_KEY, categorize=False)
+
+
+def _mix(values: np.ndarray) -> np.ndarray:
+    """SplitMix64's finaliser: spreads each 64-bit value over all bits (wrapping arithmetic)."""
+    values = values ^ (values >> np.uint64(30))
+    values = values * np.uint64(0xBF58476D1CE4E5B9)
+    values = values ^ (values >> np.uint64(27))
+    values = values * np.uint64(0x94D049BB133111EB)
+    return values ^ (values >> np.uint64(31))
+
+
+def _known_order(header: tuple[str, ...], table: pa.Table, moments: np.ndarray) -> KnownOrder:
+    """Rows sorted by moment (stable: ties in file order); the running digest sums each row's hash mixed with its
+    place, so a changed, added, removed or moved row changes the digest of every moment that sees it."""
     order = np.argsort(moments, kind="stable")
-    lanes = []
-    for key in HASH_KEYS:
-        rows = pd.util.hash_pandas_object(frame, index=False, hash_key=key).to_numpy()[order] if len(frame) \
-            else np.zeros(0, dtype=np.uint64)
-        placed = pd.util.hash_pandas_object(pd.DataFrame({"row": rows, "at": np.arange(len(rows), dtype=np.uint64)}),
-                                            index=False, hash_key=key).to_numpy()
-        lanes.append(np.concatenate([[np.uint64(0)], np.cumsum(placed, dtype=np.uint64)]))
-    return KnownOrder(header, moments[order], np.stack(lanes, axis=1))
+    with np.errstate(over="ignore"):
+        placed = _mix(_row_hashes(table)[order] ^ _mix(np.arange(1, len(order) + 1, dtype=np.uint64)))
+        running = np.concatenate([np.zeros(1, dtype=np.uint64), np.cumsum(placed, dtype=np.uint64)])
+    return KnownOrder(header, moments[order], running)
 
 
 def _cited_moments(citing: tuple, key: ForeignKey, citing_moments: np.ndarray, target: tuple) -> np.ndarray:
     """For each row of a cited table, the first moment a row of the citing table refers to it (NEVER if none)."""
-    (header, frame), (target_header, target_frame) = citing, target
-    if key.field not in header or key.target_field not in target_header or not len(frame):
-        return np.full(len(target_frame), NEVER, dtype=np.int64)
-    cells = frame.iloc[:, header.index(key.field)].astype("string")
-    cited = (cells.str.split(key.separator, regex=False) if key.separator else cells.map(lambda v: [v])).explode()
-    cited = cited[cited.notna() & (cited != "")]
-    if cited.empty:
-        return np.full(len(target_frame), NEVER, dtype=np.int64)
-    first = pd.Series(np.asarray(citing_moments)[cited.index.to_numpy()], index=cited.to_numpy()).groupby(
-        level=0).min()
-    targets = target_frame.iloc[:, target_header.index(key.target_field)].astype("string")
-    found = first.index.get_indexer(targets)
-    return np.where(found >= 0, first.to_numpy()[found], NEVER).astype(np.int64)
+    (header, table), (target_header, target_table) = citing, target
+    never = np.full(target_table.num_rows, NEVER, dtype=np.int64)
+    if key.field not in header or key.target_field not in target_header or not table.num_rows:
+        return never
+    cells = _as_text(table.column(header.index(key.field))).combine_chunks()
+    if key.separator:
+        lists = pc.split_pattern(cells, key.separator)
+        cited, rows = pc.list_flatten(lists), pc.list_parent_indices(lists).to_numpy()
+    else:
+        cited, rows = cells, np.arange(len(cells))
+    first = pa.table({"id": cited, "at": citing_moments[rows]}).filter(
+        pc.fill_null(pc.not_equal(cited, ""), False)).group_by("id").aggregate([("at", "min")])
+    if not first.num_rows:
+        return never
+    found = pc.index_in(_as_text(target_table.column(target_header.index(key.target_field))),
+                        value_set=first.column("id").combine_chunks()).fill_null(-1).to_numpy()
+    return np.where(found >= 0, first.column("at_min").to_numpy()[found], NEVER).astype(np.int64)
 
 
 def _signature(data_dir: Path) -> tuple:
-    """What the tables' known orders depend on, by file identity (a changed file has a new size or mtime)."""
+    """What the tables' known orders depend on: the files by identity, and the package that computes them."""
     package = read_datapackage(data_dir)
     watched = [data_dir / "datapackage.json", data_dir / "case.yaml", *table_paths(data_dir, package).values()]
-    return tuple((str(p), s.st_ino, s.st_size, s.st_mtime_ns) if (s := _stat(p)) else (str(p),) for p in watched)
+    return (package_digest(), *(_identity(path) for path in watched))
 
 
-def _stat(path: Path):
+def _identity(path: Path) -> tuple:
+    """A file's identity: a changed file has a new size or modification time (or inode, when replaced)."""
     try:
-        return path.stat()
+        stat = path.stat()
     except OSError:
-        return None
+        return (str(path),)
+    return str(path.resolve()), stat.st_ino, stat.st_size, stat.st_mtime_ns
+
+
+def cache_dir() -> Path:
+    """Where known orders are kept between runs: $ESCALATION_CACHE, else the user's cache folder."""
+    return Path(os.environ.get("ESCALATION_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+                / "escalation" / "keys")
 
 
 _orders_cache: dict[Path, tuple[tuple, dict[str, KnownOrder]]] = {}
 
 
 def known_orders(data_dir: Path) -> dict[str, KnownOrder]:
-    """Every table of the case in the order its rows became known; computed once per change of the files."""
+    """Every table of the case in the order its rows became known: computed once per change of the files, kept in
+    memory and on disk (a no-change run of a million-row case reads arrays instead of the tables)."""
     signature = _signature(data_dir)
     cached = _orders_cache.get(data_dir)
     if cached and cached[0] == signature:
         return cached[1]
+    stored = cache_dir() / f"{hashlib.sha256(json.dumps(signature).encode()).hexdigest()}.npz"
+    orders = _load(stored)
+    if orders is None:
+        orders = _compute_orders(data_dir)
+        _store(stored, orders)
+    _orders_cache[data_dir] = (signature, orders)
+    return orders
+
+
+def _compute_orders(data_dir: Path) -> dict[str, KnownOrder]:
     package = read_datapackage(data_dir)
     zone = case_zone(data_dir)
     read = {name: _read_table(path) for name, path in table_paths(data_dir, package).items()}
@@ -217,13 +296,36 @@ def known_orders(data_dir: Path) -> dict[str, KnownOrder]:
             first = _cited_moments(read[key.table], key, moments[key.table], read[key.target])
             cited[key.target] = np.minimum(cited[key.target], first) if key.target in cited else first
     orders = {}
-    for name, (header, frame) in read.items():
+    for name, (header, table) in read.items():
         if name in moments or name in cited:
-            orders[name] = _known_order(header, frame, moments[name] if name in moments else cited[name])
+            orders[name] = _known_order(header, table, moments[name] if name in moments else cited[name])
         else:  # nothing says when its rows became known: every report sees them
-            orders[name] = _known_order(header, frame, np.full(len(frame), ALWAYS, dtype=np.int64))
-    _orders_cache[data_dir] = (signature, orders)
+            orders[name] = _known_order(header, table, np.full(table.num_rows, ALWAYS, dtype=np.int64))
     return orders
+
+
+def _load(stored: Path) -> dict[str, KnownOrder] | None:
+    try:
+        with np.load(stored, allow_pickle=False) as arrays:
+            headers = json.loads(str(arrays["headers"]))
+            return {name: KnownOrder(tuple(header), arrays[f"{name}.moments"], arrays[f"{name}.running"])
+                    for name, header in headers.items()}
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def _store(stored: Path, orders: dict[str, KnownOrder]) -> None:
+    """Keep the orders for the next run; a cache that cannot be written only costs time."""
+    arrays = {"headers": np.array(json.dumps({name: list(order.header) for name, order in orders.items()}))}
+    for name, order in orders.items():
+        arrays[f"{name}.moments"], arrays[f"{name}.running"] = order.moments, order.running
+    try:
+        stored.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=stored.parent, suffix=".npz", delete=False) as handle:
+            np.savez(handle, **arrays)
+        os.replace(handle.name, stored)
+    except OSError:
+        return
 
 
 def visible_data_digest(data_dir: Path, as_of: datetime | None) -> str:
