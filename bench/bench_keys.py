@@ -12,6 +12,7 @@ Usage: .venv/bin/python bench/bench_keys.py [ROWS]. Prints, for each case:
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -32,8 +33,11 @@ import sys, time
 started = time.perf_counter()
 from pathlib import Path
 sys.path.insert(0, sys.argv[2])
-from bench_keys import daily_keys
-print(len(set(daily_keys(Path(sys.argv[1])))), round(time.perf_counter() - started, 3))
+from bench_keys import daily_jobs_of, daily_keys
+jobs = daily_jobs_of(Path(sys.argv[1]))
+made = time.perf_counter()
+keys = daily_keys(Path(sys.argv[1]), jobs)
+print(len(set(keys)), round(made - started, 3), round(time.perf_counter() - made, 3))
 """
 
 
@@ -79,8 +83,10 @@ def daily_keys(data_dir: Path, jobs: list | None = None) -> list[str]:
 
 
 def keys_here(data_dir: Path) -> float:
-    """Seconds for the 35 daily keys in this process, every table read afresh (the jobs made beforehand)."""
+    """Seconds for the 35 daily keys in this process, every table read afresh (the jobs made beforehand); the
+    known orders are left on disk for the fresh process, which then runs as after no change."""
     jobs = daily_jobs_of(data_dir)
+    shutil.rmtree(incremental.cache_dir(), ignore_errors=True)  # the bench's own cache (see main)
     incremental._orders_cache.clear()
     incremental._zone.cache_clear()
     started = time.perf_counter()
@@ -88,13 +94,13 @@ def keys_here(data_dir: Path) -> float:
     return time.perf_counter() - started
 
 
-def keys_in_a_fresh_process(data_dir: Path) -> tuple[float, float, str]:
+def keys_in_a_fresh_process(data_dir: Path) -> tuple[float, float, float, str]:
+    """(wall seconds, seconds to import and make the jobs, seconds for the keys, distinct keys) of a new process."""
     started = time.perf_counter()
     result = subprocess.run([sys.executable, "-c", KEYS_IN_A_FRESH_PROCESS, str(data_dir), str(Path(__file__).parent)],
-                            capture_output=True,
-                            text=True, check=True)
-    distinct, inside = result.stdout.split()
-    return time.perf_counter() - started, float(inside), distinct
+                            capture_output=True, text=True, check=True)
+    distinct, jobs, keys = result.stdout.split()
+    return time.perf_counter() - started, float(jobs), float(keys), distinct
 
 
 def as_parquet(case: Path) -> Path:
@@ -120,6 +126,7 @@ def as_parquet(case: Path) -> Path:
 
 def main(rows: int) -> None:
     with tempfile.TemporaryDirectory() as folder:
+        os.environ["ESCALATION_CACHE"] = str(Path(folder) / "key-cache")  # kept by the first, read by the fresh
         started = time.perf_counter()
         synthetic = synthetic_case(Path(folder), rows)
         size = (synthetic / "events.csv").stat().st_size / 1e6
@@ -129,11 +136,11 @@ def main(rows: int) -> None:
         here = {}
         for label, data_dir in cases.items():
             here[label] = keys_here(data_dir)
-            wall, inside, distinct = keys_in_a_fresh_process(data_dir)
+            wall, jobs, keys, distinct = keys_in_a_fresh_process(data_dir)
             target = 2.0 if label == "Idlib" else 5.0
-            print(f"{label}: 35 keys in this process {here[label]:.2f} s; in a fresh process {wall:.2f} s wall "
-                  f"({inside:.2f} s from start to keys, {distinct} distinct keys); "
-                  f"no-change target ≤ {target:g} s: {'met' if wall <= target else 'NOT met'}")
+            print(f"{label}: 35 keys from scratch in this process {here[label]:.2f} s; a fresh process, as a "
+                  f"no-change run: {wall:.2f} s wall = imports and jobs {jobs:.2f} s + 35 keys {keys:.2f} s "
+                  f"({distinct} distinct) + start; target ≤ {target:g} s: {'met' if wall <= target else 'NOT met'}")
         idlib = here["Idlib"]
         for label, seconds in here.items():
             if label != "Idlib":

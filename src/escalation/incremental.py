@@ -7,10 +7,12 @@ then) and the rows they cite through the schema's foreign keys (a source is know
 cites it). So a row added for 3 March rebuilds the daily reports from 3 March on and leaves the
 earlier ones alone. A report whose outputs were deleted is rebuilt whatever its key.
 
-Tables are read once per run, not once per report: each is put in the order its rows became known,
-with a running digest (`KnownOrder`), so the digest of what a moment could see is a lookup, and
-35 daily keys cost one read of each table whatever its size. Paths and references come from
-datapackage.json; a table may be CSV or Parquet.
+Tables are read once per change, not once per report: each is put in the order its rows became
+known, with a running digest (`KnownOrder`: the sum of 64-bit row hashes mixed with their place), so
+the digest of what a moment could see is a lookup, and 35 daily keys cost one read of each table
+whatever its size. The orders are kept on disk (`cache_dir`) under the identity of the files (path,
+inode, size, modification time) and of the package, so a run after no change reads no table. Paths
+and references come from datapackage.json; a table may be CSV or Parquet.
 """
 
 from __future__ import annotations
