@@ -15,6 +15,16 @@ TESTS = Path(__file__).parent
 TEST_NOTEBOOKS = TESTS / "notebooks"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def key_cache(tmp_path_factory) -> Path:
+    """The incremental keys' cache of this test session (builds in subprocesses inherit it), not the user's."""
+    import os
+
+    folder = tmp_path_factory.mktemp("key-cache")
+    os.environ["ESCALATION_CACHE"] = str(folder)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def tables():
     """The tables shipped in data/, validated."""

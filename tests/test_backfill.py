@@ -156,7 +156,8 @@ def test_a_run_killed_midway_leaves_valid_reports_and_the_next_run_completes_it(
         folder = out / "daily" / day
         manifest = json.loads((folder / "manifest.json").read_text())
         assert manifest["status"] == "ok"
-        assert (folder / manifest["html"]).stat().st_size > 1_000_000
+        assert (folder / manifest["html"]).read_text().rstrip().endswith("</html>")
+        assert (folder / manifest["plotly_js"]).stat().st_size > 1_000_000, "the shared plotly.js is whole"
     result = backfill(data, out)
     assert result.returncode == 0, result.stderr
     assert f"daily/{DAYS[0]}" not in built(result), "the day finished before the kill is not rebuilt"

@@ -10,6 +10,7 @@ import pytest
 from browser import render
 
 from escalation import build
+from escalation.assets import plotly_asset_name
 
 pytestmark = pytest.mark.slow
 
@@ -46,23 +47,22 @@ def test_each_chart_is_written_as_png_and_svg(reports):
             assert (reports / manifest["report"] / "tables" / f"{slug}.csv").is_file()
 
 
-def without_plotly_bundle(html: str) -> str:
-    """The page minus the inlined plotly.js, whose source merely mentions URLs it never loads here."""
-    start = PLOTLY_BANNER.search(html).start()
-    return html[:start] + html[html.index("</script>", start):]
-
-
-def test_reports_embed_plotly_once_and_reference_no_network_address(reports):
+def test_reports_share_one_plotly_js_and_reference_no_network_address(reports):
+    shared = set()
     for manifest in manifests(reports):
         html = (reports / manifest["report"] / manifest["html"]).read_text()
-        assert len(PLOTLY_BANNER.findall(html)) == 1, manifest["report"]
-        page = without_plotly_bundle(html)
-        assert not re.search(r"<script[^>]+src=", page), "a script is loaded from a file or URL"
-        assert not re.search(r"<link[^>]+href=", page), "a stylesheet is loaded from outside the page"
-        assert not re.findall(r"\bsrc=[\"'](?:https?:)?//", page), "a resource is fetched from the network"
-        assert not re.findall(r"url\([\"']?(?:https?:)?//", page), "a stylesheet fetches from the network"
+        assert not PLOTLY_BANNER.search(html), f"{manifest['report']} inlines plotly.js as well"
+        scripts = re.findall(r"<script[^>]+src=\"([^\"]+)\"", html)
+        assert scripts == [manifest["plotly_js"]], manifest["report"]
+        shared.add((reports / manifest["report"] / scripts[0]).resolve())
+        assert not re.search(r"<link[^>]+href=", html), "a stylesheet is loaded from outside the page"
+        assert not re.findall(r"\bsrc=[\"'](?:https?:)?//", html), "a resource is fetched from the network"
+        assert not re.findall(r"url\([\"']?(?:https?:)?//", html), "a stylesheet fetches from the network"
         for cdn in ("cdn.jsdelivr", "cdnjs.cloudflare", "unpkg.com", "cdn.plot.ly", "require.js", "mathjax"):
-            assert cdn not in page.lower(), f"{manifest['report']} mentions {cdn}"
+            assert cdn not in html.lower(), f"{manifest['report']} mentions {cdn}"
+    assert len(shared) == 1, shared
+    assert PLOTLY_BANNER.search(shared.pop().read_text()[:200])
+    assert [f"_assets/{p.name}" for p in (reports / "_assets").iterdir()] == [plotly_asset_name()]
 
 
 def test_every_chart_renders_offline_in_headless_chromium(reports):

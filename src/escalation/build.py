@@ -28,12 +28,12 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from escalation import incremental, paths, pool
+from escalation.assets import plotly_href, share_assets
 from escalation.case import CASE_FILE
-from escalation.index import write_index
+from escalation.index import manifests, write_index
 from escalation.moments import end_of_day
 from escalation.params import default_value
 from escalation.period import too_wide
@@ -46,8 +46,6 @@ log = logging.getLogger("escalation.build")
 KERNEL_NAME = "escalation-build"
 DAILY_NOTEBOOK = "04_daily_situation_report.ipynb"
 EXPLORE_NOTEBOOK = "00_explore.ipynb"  # interactive quick start for JupyterLab, not a report
-PACKAGES = ("escalation", "pandas", "pyarrow", "plotly", "papermill", "nbconvert", "nbclient",
-            "ipykernel", "kaleido", "frictionless", "ruptures")
 
 
 class BuildError(RuntimeError):
@@ -115,13 +113,8 @@ def input_files(data_dir: Path) -> list[Path]:
 
 
 def versions() -> dict[str, str]:
-    found = {"python": sys.version.split()[0]}
-    for name in PACKAGES:
-        try:
-            found[name] = version(name)
-        except PackageNotFoundError:
-            found[name] = "not installed"
-    return found
+    """The library versions a report records, the same its incremental key includes."""
+    return incremental.library_versions()
 
 
 def _git(*args: str) -> str | None:
@@ -240,8 +233,9 @@ def default_figures_dir(out_dir: Path) -> Path:
 def run(jobs: list[ReportJob], out_dir: Path = paths.REPORTS_DIR, figures_dir: Path | None = None,
         workers: int = 2, wait: bool = False, progress: bool | None = None, force: bool = False,
         all_or_nothing: bool = True, generated_at: str | None = None, cell_timeout: float = CELL_TIMEOUT,
-        report_timeout: float = REPORT_TIMEOUT, wide_period: bool = False) -> BuildResult:
-    """Build the jobs whose inputs changed; raises BuildError naming what failed."""
+        report_timeout: float = REPORT_TIMEOUT, wide_period: bool = False, self_contained: bool = False) -> BuildResult:
+    """Build the jobs whose inputs changed; raises BuildError naming what failed. Reports load the output folder's
+    shared plotly.js, or inline it when `self_contained`."""
     from filelock import FileLock, Timeout
 
     started = time.perf_counter()
@@ -261,8 +255,9 @@ def run(jobs: list[ReportJob], out_dir: Path = paths.REPORTS_DIR, figures_dir: P
         target = Destination(out_dir, figures_dir)
         _publishing(target.recover)
         data_dirs = {job.name: _data_dir(job) for job in jobs}
-        keys = _input_keys(jobs, data_dirs)
-        todo = [job for job in jobs if force or incremental.published_key(out_dir / job.name) != keys[job.name]]
+        keys = _input_keys(jobs, data_dirs, self_contained)
+        todo = [job for job in jobs if force or keys[job.name] != incremental.published_key(
+            out_dir / job.name, figures_dir / job.figures_subdir)]
         skipped = [job.name for job in jobs if job not in todo]
         for name in skipped:  # the published report is current: an older failure no longer applies
             _clear_failure(out_dir, name)
@@ -276,7 +271,7 @@ def run(jobs: list[ReportJob], out_dir: Path = paths.REPORTS_DIR, figures_dir: P
             if not wide_period:
                 _refuse_wide_periods(todo, data_dirs)
             results = _execute(todo, keys, data_dirs, target, workers, progress, all_or_nothing, generated_at,
-                               cell_timeout, report_timeout)
+                               cell_timeout, report_timeout, self_contained)
         _publishing(target.refresh_index)
         seconds = {"total": round(time.perf_counter() - started, 3)}
         failed = [r for r in results if r.status != "ok"]
@@ -291,7 +286,7 @@ def run(jobs: list[ReportJob], out_dir: Path = paths.REPORTS_DIR, figures_dir: P
         lock.release()
 
 
-def _input_keys(jobs: list[ReportJob], data_dirs: dict[str, Path]) -> dict[str, str]:
+def _input_keys(jobs: list[ReportJob], data_dirs: dict[str, Path], self_contained: bool) -> dict[str, str]:
     """Each job's incremental key. The keys read the tables plainly (fast, for no-change reruns); a table they
     cannot read (not UTF-8, a huge cell, a broken datapackage.json) is reported by the full data check."""
     import csv
@@ -300,11 +295,17 @@ def _input_keys(jobs: list[ReportJob], data_dirs: dict[str, Path]) -> dict[str, 
 
     try:
         return {job.name: incremental.input_key(job.notebook, job.parameters, {**job.shown, **job.parameters},
-                                                data_dirs[job.name], job.nav) for job in jobs}
+                                                data_dirs[job.name], {"nav": job.nav, "plotly_js": _plotly_src(
+                                                    job, self_contained)}) for job in jobs}
     except (UnicodeDecodeError, csv.Error, DataError, ValueError, KeyError) as error:
         for data_dir in sorted(set(data_dirs.values())):
             preflight(data_dir)
         raise InputError(f"cannot read the data: {error}") from error
+
+
+def _plotly_src(job: ReportJob, self_contained: bool) -> str | None:
+    """Where the job's report loads plotly.js from: the output folder's shared file, or nowhere (inlined)."""
+    return None if self_contained else plotly_href(job.name)
 
 
 def _publishing(step) -> None:
@@ -349,7 +350,7 @@ def _data_dir(job: ReportJob) -> Path:
 
 
 def _execute(todo, keys, data_dirs, target: Destination, workers, progress, all_or_nothing, generated_at,
-             cell_timeout, report_timeout) -> list[NotebookResult]:
+             cell_timeout, report_timeout, self_contained) -> list[NotebookResult]:
     out_dir = target.out_dir
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out_dir))  # on the filesystem of the reports
     try:
@@ -371,7 +372,8 @@ def _execute(todo, keys, data_dirs, target: Destination, workers, progress, all_
             common = common_by_dir[data_dirs[job.name]]
             context = {**common, "parameters": job.shown, "notebook": _display_path(job.notebook),
                        "notebook_sha256": sha256(job.notebook),
-                       "window_label": _window_label(job.shown, data_dirs[job.name]), "nav": job.nav}
+                       "window_label": _window_label(job.shown, data_dirs[job.name]), "nav": job.nav,
+                       "plotly_src": _plotly_src(job, self_contained)}
             payloads[job.name] = {"input": str(job.notebook), "workdir": str(workdir), "name": job.name,
                                   "html_name": job.html_name, "kernel": KERNEL_NAME, "cell_timeout": cell_timeout,
                                   "parameters": {**job.parameters, "output_dir": str(workdir)}, "context": context}
@@ -394,6 +396,7 @@ def _execute(todo, keys, data_dirs, target: Destination, workers, progress, all_
                         _clear_failure(out_dir, job.name)
                         if number == 0:
                             kill_here_for_tests("after-first-report")
+                    share_assets(reports, manifests(reports))
                     write_index(reports, out_dir / "_failed")
             except OSError as error:
                 for result in done:
@@ -475,5 +478,6 @@ def _write_manifest(workdir: Path, job: ReportJob, result: NotebookResult, conte
         "html_bytes": result.html_bytes,
         "figures": result.figures,
         "tables": result.tables,
+        "plotly_js": context["plotly_src"],
     }
     (workdir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")

@@ -95,6 +95,9 @@ def _common_build_options(function):
                      metavar="SECONDS", help="A cell running longer is interrupted and its report fails."),
         click.option("--report-timeout", type=click.FloatRange(min=1), default=REPORT_TIMEOUT, show_default=True,
                      metavar="SECONDS", help="A report (kernel, cells, HTML, figures) taking longer is stopped."),
+        click.option("--self-contained", is_flag=True,
+                     help="Inline plotly.js in every report (about 5 MB each), for a report that travels alone; "
+                          "by default the reports of an output folder share one copy in <out>/_assets/."),
         click.option("--wide-period", is_flag=True,
                      help="Build a period reaching far beyond the data (refused otherwise: it is slow and empty)."),
     ]
@@ -126,7 +129,8 @@ def _run(jobs, options: dict, all_or_nothing: bool) -> None:
                              workers=options["workers"], wait=options["wait"], progress=options["progress"],
                              force=options["force"], all_or_nothing=all_or_nothing,
                              generated_at=options["build_time"], cell_timeout=options["cell_timeout"],
-                             report_timeout=options["report_timeout"], wide_period=options["wide_period"])
+                             report_timeout=options["report_timeout"], wide_period=options["wide_period"],
+                             self_contained=options["self_contained"])
     except builder.UsageError as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(EXIT_USAGE)

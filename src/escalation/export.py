@@ -1,9 +1,11 @@
 """Executed notebook → reader-facing, self-contained HTML.
 
 Code cells are hidden, the notebook's stderr is dropped, every CDN URL nbconvert knows about is
-blanked and its blocks are overridden, and plotly.js is inlined once in the page head, so the
-file opens offline in any browser. The header carries the title, parameters, generation time
-and a table of contents; the footer the provenance (input hashes, versions, commit).
+blanked and its blocks are overridden, so the page loads nothing from the network. plotly.js comes
+in one of two forms (see `assets`): the output folder's shared file, referenced relatively, or
+inlined in the page head for a report that travels alone. The header carries
+the title, parameters, generation time and a table of contents; the footer the provenance (input
+hashes, versions, commit).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 
 import nbformat
 
+from escalation.assets import plotly_js
 from escalation.report import LAB_ONLY
 
 TEMPLATES = files("escalation") / "templates"
@@ -21,14 +24,6 @@ HEADING = re.compile(r"^(#{1,3})\s+(.+?)\s*#*\s*$")
 HEADING_ID = re.compile(r'id="([^"]+)"')
 NETWORK_URL_TRAITS = ("require_js_url", "mathjax_url", "jquery_url", "widget_renderer_url",
                       "mermaid_js_url", "mermaid_layout_elk_js_url", "jupyter_widgets_base_url")
-
-
-def plotly_js() -> tuple[str, str]:
-    """The plotly.js bundle shipped inside the plotly package, and its version."""
-    import plotly
-    from plotly.offline import get_plotlyjs
-
-    return get_plotlyjs(), plotly.__version__
 
 
 def _markdown_texts(nb: nbformat.NotebookNode) -> list[str]:
@@ -88,13 +83,14 @@ def _without_title(markdown: str) -> str:
     return "\n".join(line for line in markdown.splitlines() if not line.startswith("# "))
 
 
-def export_html(executed: Path, html_path: Path, context: dict) -> int:
-    """Write the report HTML for an executed notebook; returns its size in bytes."""
+def export_html(executed: Path, html_path: Path, context: dict, plotly_src: str | None = None) -> int:
+    """Write the report HTML for an executed notebook; returns its size in bytes. `plotly_src` is the relative
+    address of a shared plotly.js (see `assets.plotly_href`); None inlines plotly.js, for a self-contained page."""
     from nbconvert import HTMLExporter
 
     nb = nbformat.read(executed, as_version=4)
     title, toc = title_and_toc(nb)
-    js, version = plotly_js()
+    js, version = plotly_js() if not plotly_src else (None, "")
     exporter = HTMLExporter(
         template_name="report",
         extra_template_basedirs=[str(TEMPLATES)],
@@ -111,6 +107,7 @@ def export_html(executed: Path, html_path: Path, context: dict) -> int:
             "title": title or executed.stem,
             "toc": toc,
             "plotly_js": js,
+            "plotly_src": plotly_src,
             "plotly_version": version,
             "css": (TEMPLATES / "report.css").read_text(encoding="utf-8"),
         },

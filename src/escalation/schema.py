@@ -177,3 +177,27 @@ def known_at_columns(package: dict) -> dict[str, str]:
     return {resource["name"]: next(f["name"] for f in resource["schema"]["fields"] if f.get("x-timestamp"))
             for resource in package["resources"]
             if resource["name"] != "sources" and any(f.get("x-timestamp") for f in resource["schema"]["fields"])}
+
+
+@dataclass(frozen=True)
+class ForeignKey:
+    """One reference of the schema: `table.field` holds values (a list, when `separator` is set) of
+    `target.target_field`."""
+
+    table: str
+    field: str
+    target: str
+    target_field: str
+    separator: str | None
+
+
+def foreign_keys(package: dict) -> list[ForeignKey]:
+    """Every foreign key of a checked descriptor, in the order the descriptor lists them."""
+    return [ForeignKey(resource["name"], key["fields"][0], key["reference"]["resource"],
+                       key["reference"]["fields"][0], key.get("x-list-separator"))
+            for resource in package["resources"] for key in resource["schema"].get("foreignKeys", [])]
+
+
+def table_paths(data_dir: Path, package: dict) -> dict[str, Path]:
+    """Each table's file, as the descriptor's `path` names it (CSV, or Parquet for an imported case)."""
+    return {resource["name"]: data_dir / resource["path"] for resource in package["resources"]}

@@ -52,7 +52,8 @@ def execute_one(job: dict) -> NotebookResult:
     duration = sum(c.get("metadata", {}).get("papermill", {}).get("duration") or 0 for c in nb.cells)
     result.seconds = {"kernel_start": round(wall - duration, 3), "execution": round(duration, 3)}
     started = time.perf_counter()
-    result.html_bytes = export_html(executed, workdir / job["html_name"], job["context"])
+    result.html_bytes = export_html(executed, workdir / job["html_name"], job["context"],
+                                    plotly_src=job["context"]["plotly_src"])
     result.seconds["export"] = round(time.perf_counter() - started, 3)
     executed.unlink()  # it carries run times; the HTML, tables and figures are the report
     started = time.perf_counter()
