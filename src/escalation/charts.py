@@ -425,9 +425,20 @@ def _borders() -> dict:
     return json.loads((files("escalation") / "geodata" / "borders.geojson").read_text(encoding="utf-8"))
 
 
+#: Above this many located events the map draws grid cells (count and deaths per cell) instead of events...
+MAP_EVENT_LIMIT = 2_000
+#: ...a day slider is offered when the events fall on at most this many days...
+MAP_SLIDER_DAYS = 120
+#: ...and places are named on the map when there are at most this many of them (else in the hover text only).
+MAP_PLACE_LABELS = 80
+#: The grid has about this many cells along the map's longer side, of a round size in degrees.
+MAP_GRID_CELLS, MAP_CELL_SIZES = 60, (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
+
+
 @chart("event-map", metrics.map_points)
 def event_map(tables: Tables, window: Window) -> go.Figure:
-    """Events on an offline map: size by deaths, colour and symbol by type, a slider over days."""
+    """Events on an offline map: size by deaths, colour and symbol by type, a slider over days; above
+    MAP_EVENT_LIMIT located events, grid cells sized by their events and coloured by their deaths."""
     points = metrics.map_points(tables, window)
     known = metrics.known_events(tables, window)
     lons, lats = points["longitude"], points["latitude"]
@@ -438,8 +449,10 @@ def event_map(tables: Tables, window: Window) -> go.Figure:
         west, east, south, north = extent or (lons.min(), lons.max(), lats.min(), lats.max())
         label_lons, label_lats = [lon for lon, _ in labels.values()], [lat for _, lat in labels.values()]
         # the case's place labels are inside the map, never drawn over the axes
-        x_range = [min([west, *lons, *label_lons]) - 0.3, max([east, *lons, *label_lons]) + 0.3]
-        y_range = [min([south, *lats, *label_lats]) - 0.2, max([north, *lats, *label_lats]) + 0.2]
+        drawn_lons = [lons.min(), lons.max()] if len(points) else []
+        drawn_lats = [lats.min(), lats.max()] if len(points) else []
+        x_range = [min([west, *drawn_lons, *label_lons]) - 0.3, max([east, *drawn_lons, *label_lons]) + 0.3]
+        y_range = [min([south, *drawn_lats, *label_lats]) - 0.2, max([north, *drawn_lats, *label_lats]) + 0.2]
     fig = go.Figure()
     for feature in _borders()["features"]:
         xs, ys = [], []
@@ -453,44 +466,10 @@ def event_map(tables: Tables, window: Window) -> go.Figure:
                             showlegend=False, name=feature["properties"]["name"])
     for name, (lon, lat) in labels.items():
         fig.add_annotation(x=lon, y=lat, text=name, showarrow=False, font={"size": 13, "color": "#999"})
-    for index, ((lat, lon), group) in enumerate(points.groupby(["latitude", "longitude"], sort=True)):
-        name = min((place(loc).split(" and ")[0] for loc in group["location"]), key=len)
-        fig.add_annotation(x=lon, y=lat, text=name, showarrow=False, yshift=16 if index % 2 else -18,
-                           font={"size": 11, "color": "#111"}, bgcolor="rgba(255,255,255,0.75)")
-    days = sorted(metrics.as_days(points["event_date"]).unique())
-    border_traces = len(fig.data)
-    for day in days:
-        today = points.loc[metrics.as_days(points["event_date"]) == day]
-        for event_type, group in today.groupby("event_type"):
-            colour, _, symbol = EVENT_TYPE_STYLE[event_type]
-            fig.add_scatter(
-                x=group["longitude"], y=group["latitude"], mode="markers", name=event_type,
-                legendgroup=event_type, showlegend=False,
-                marker={"size": 9 + 3 * group["best"].clip(upper=60) ** 0.5, "color": colour, "symbol": symbol,
-                        "opacity": 0.8, "line": {"width": 1, "color": "#222"}},
-                customdata=group[["location", "sub_event_type", "best", "low", "high", "source_ids"]],
-                hovertemplate=(f"<b>%{{customdata[0]}}</b>, {pd.Timestamp(day):%d %b}<br>%{{customdata[1]}}"
-                               "<br>deaths best %{customdata[2]} (%{customdata[3]}–%{customdata[4]})"
-                               "<br>sources %{customdata[5]}<extra></extra>"))
-        fig.data[-1].meta = {"day": f"{pd.Timestamp(day):%Y-%m-%d}"}
-    for event_type, (colour, _, symbol) in EVENT_TYPE_STYLE.items():
-        if event_type in set(points["event_type"]):
-            fig.add_scatter(x=[None], y=[None], mode="markers", name=event_type, legendgroup=event_type,
-                            marker={"size": 10, "color": colour, "symbol": symbol})
-    event_traces = range(border_traces, len(fig.data))
-    steps = []
-    for day in days:
-        visible = [True] * len(fig.data)
-        for index in event_traces:
-            trace_day = (fig.data[index].meta or {}).get("day")
-            if trace_day and pd.Timestamp(trace_day) > day:
-                visible[index] = False
-        steps.append({"method": "update", "label": f"{pd.Timestamp(day):%d %b}", "args": [{"visible": visible}]})
-    if steps:
-        fig.update_layout(sliders=[{"active": len(steps) - 1, "steps": steps, "y": -0.12, "len": 1.0,
-                                    "currentvalue": {"prefix": "Events up to ",
-                                                     "font": {"size": 13, "color": "#222"}},
-                                    "font": {"color": "rgba(0,0,0,0)"}, "pad": {"t": 30}}])
+    if len(points) > MAP_EVENT_LIMIT:
+        how_drawn = _draw_cells(fig, points, x_range, y_range)
+    else:
+        how_drawn = _draw_events(fig, points)
     if x_range:
         fig.update_xaxes(range=x_range)
         fig.update_yaxes(range=y_range)
@@ -505,13 +484,100 @@ def event_map(tables: Tables, window: Window) -> go.Figure:
              f"None of the {len(known)} events of this period has coordinates on a cited page; see the event list")
     _finish(fig, tables, window, title=title, x_title="Longitude (°E)", y_title="Latitude (°N)",
             alt=(f"Map of {len(points)} located events sized by deaths. {title}. "
-                 f"{len(known) - len(points)} events have no coordinates on any cited page and are not drawn."),
+                 f"{len(known) - len(points)} events have no coordinates on any cited page and are not drawn."
+                 + (f" {how_drawn}" if how_drawn else "")),
             caption=("Points are drawn only where a cited gazetteer page gives coordinates; events elsewhere or "
                      "without coordinates are listed in the table. Marker area grows with the best death figure. "
-                     "Borders: Natural Earth 1:50m, shipped with this project (no map tiles, no network)."),
+                     + (f"{how_drawn} " if how_drawn else "")
+                     + "Borders: Natural Earth 1:50m, shipped with this project (no map tiles, no network)."),
             height=700, legend_right=True)
     fig.update_layout(margin={"b": 190})
     return fig
+
+
+def _draw_events(fig: go.Figure, points: pd.DataFrame) -> str:
+    """One marker per event, a trace per day and event type, and a slider that replays the days (when they
+    are few enough); returns what the caption must add about how the events are drawn."""
+    places = points.groupby(["latitude", "longitude"], sort=True)
+    if places.ngroups <= MAP_PLACE_LABELS:
+        for index, ((lat, lon), group) in enumerate(places):
+            name = min((place(loc).split(" and ")[0] for loc in group["location"]), key=len)
+            fig.add_annotation(x=lon, y=lat, text=name, showarrow=False, yshift=16 if index % 2 else -18,
+                               font={"size": 11, "color": "#111"}, bgcolor="rgba(255,255,255,0.75)")
+    event_days = metrics.as_days(points["event_date"])
+    days = sorted(event_days.unique())
+    with_slider = len(days) <= MAP_SLIDER_DAYS
+    border_traces = len(fig.data)
+    groups = points.assign(day=event_days if with_slider else pd.NaT, when=event_days.dt.strftime("%d %b %Y")
+                           ).groupby(["day", "event_type"], dropna=False)
+    for (day, event_type), group in groups:
+        colour, _, symbol = EVENT_TYPE_STYLE[event_type]
+        when = f", {pd.Timestamp(day):%d %b}" if with_slider else ", %{customdata[6]}"
+        fig.add_scatter(
+            x=group["longitude"], y=group["latitude"], mode="markers", name=event_type,
+            legendgroup=event_type, showlegend=False,
+            marker={"size": 9 + 3 * group["best"].clip(upper=60) ** 0.5, "color": colour, "symbol": symbol,
+                    "opacity": 0.8, "line": {"width": 1, "color": "#222"}},
+            customdata=group[["location", "sub_event_type", "best", "low", "high", "source_ids"]
+                             + ([] if with_slider else ["when"])],
+            hovertemplate=(f"<b>%{{customdata[0]}}</b>{when}<br>%{{customdata[1]}}"
+                           "<br>deaths best %{customdata[2]} (%{customdata[3]}–%{customdata[4]})"
+                           "<br>sources %{customdata[5]}<extra></extra>"))
+        if with_slider:
+            fig.data[-1].meta = {"day": f"{pd.Timestamp(day):%Y-%m-%d}"}
+    for event_type, (colour, _, symbol) in EVENT_TYPE_STYLE.items():
+        if event_type in set(points["event_type"]):
+            fig.add_scatter(x=[None], y=[None], mode="markers", name=event_type, legendgroup=event_type,
+                            marker={"size": 10, "color": colour, "symbol": symbol})
+    if not with_slider:
+        return (f"The events fall on {len(days):,} days, more than a day slider can show ({MAP_SLIDER_DAYS}): "
+                "all are drawn at once.")
+    event_traces = range(border_traces, len(fig.data))
+    steps = []
+    for day in days:
+        visible = [True] * len(fig.data)
+        for index in event_traces:
+            trace_day = (fig.data[index].meta or {}).get("day")
+            if trace_day and pd.Timestamp(trace_day) > day:
+                visible[index] = False
+        steps.append({"method": "update", "label": f"{pd.Timestamp(day):%d %b}", "args": [{"visible": visible}]})
+    if steps:
+        fig.update_layout(sliders=[{"active": len(steps) - 1, "steps": steps, "y": -0.12, "len": 1.0,
+                                    "currentvalue": {"prefix": "Events up to ",
+                                                     "font": {"size": 13, "color": "#222"}},
+                                    "font": {"color": "rgba(0,0,0,0)"}, "pad": {"t": 30}}])
+    return ""
+
+
+def _draw_cells(fig: go.Figure, points: pd.DataFrame, x_range: list[float], y_range: list[float]) -> str:
+    """Events counted per square grid cell: one marker per cell, its area by events, its colour by deaths
+    (best); returns the caption's sentence on how they were aggregated."""
+    span = max(x_range[1] - x_range[0], y_range[1] - y_range[0])
+    size = next((s for s in MAP_CELL_SIZES if s * MAP_GRID_CELLS >= span), MAP_CELL_SIZES[-1])
+    column = (points["longitude"].astype(float) // size).astype("int64")
+    row = (points["latitude"].astype(float) // size).astype("int64")
+    located = points.assign(cell_x=column, cell_y=row, place=points["location"].astype(str))
+    cells = located.groupby(["cell_x", "cell_y"]).agg(events=("event_id", "size"), deaths=("best", "sum"))
+    busiest = (located.groupby(["cell_x", "cell_y", "place"]).size().rename("n").reset_index()
+               .sort_values(["cell_x", "cell_y", "n", "place"], ascending=[True, True, False, True])
+               .drop_duplicates(["cell_x", "cell_y"]).set_index(["cell_x", "cell_y"]))
+    cells = cells.join(busiest).reset_index()
+    cells["lon"] = (cells["cell_x"] + 0.5) * size
+    cells["lat"] = (cells["cell_y"] + 0.5) * size
+    most = max(int(cells["events"].max()), 1)
+    fig.add_scatter(
+        x=cells["lon"], y=cells["lat"], mode="markers", name="events per grid cell",
+        marker={"symbol": "square", "size": 5 + 25 * (cells["events"] / most) ** 0.5, "color": cells["deaths"],
+                "colorscale": "YlOrRd", "showscale": True, "line": {"width": 0.5, "color": "#222"},
+                "colorbar": {"title": {"text": "deaths (best)"}, "x": 1.02, "y": 0.45, "len": 0.6}},
+        customdata=cells[["events", "deaths", "place", "n"]],
+        hovertemplate=("%{customdata[0]:,} events, %{customdata[1]:,} deaths (best)<br>cell centred at "
+                       "%{y:.2f}°N %{x:.2f}°E<br>most events at %{customdata[2]} (%{customdata[3]:,})"
+                       "<extra></extra>"))
+    return (f"The {len(points):,} located events are more than the {MAP_EVENT_LIMIT:,} drawn one by one: they are "
+            f"counted in {len(cells):,} grid cells of {size:g}° × {size:g}°, each drawn as a square at the cell's "
+            "centre, its area by its number of events and its colour by their deaths (best); the table lists "
+            "every event. No day slider.")
 
 
 # 7 ------------------------------------------------------------------------------------------------
