@@ -581,11 +581,28 @@ def _draw_cells(fig: go.Figure, points: pd.DataFrame, x_range: list[float], y_ra
 
 
 # 7 ------------------------------------------------------------------------------------------------
+#: Places drawn on the timeline of territorial changes at most (those that changed hands most often).
+TERRITORY_PLACES = 40
+#: Items an alt text lists at most.
+ALT_ITEMS = 60
+
+
 @chart("territorial-changes", metrics.territorial_changes)
 def territorial_changes(tables: Tables, window: Window) -> go.Figure:
     """Which places changed hands on which day, and to whom."""
     changes = metrics.territorial_changes(tables, window)
-    changes["place"] = changes["location"].map(place)
+    changes["place"] = changes["location"].astype(str).str.split(" (", n=1, regex=False).str[0].str.slice(0, 34)
+    counts = changes["place"].value_counts()
+    most = counts.index[0] if len(counts) else None
+    title = (f"{len(changes)} reported changes of control; {most} changed hands {counts.iloc[0]} times"
+             if most else "No change of control reported yet")
+    all_changes, places = len(changes), len(counts)
+    if places > TERRITORY_PLACES:  # the places that changed hands most often (ties: the first to change)
+        first_change = changes.groupby("place")["event_date"].min()
+        ranked = pd.DataFrame({"n": counts, "first": first_change.reindex(counts.index)}).reset_index()
+        kept = ranked.sort_values(["n", "first", "place"], ascending=[False, True, True])["place"].head(
+            TERRITORY_PLACES)
+        changes = changes.loc[changes["place"].isin(set(kept))]
     order = list(dict.fromkeys(changes.sort_values("event_date")["place"]))
     fig = go.Figure()
     sides = tables.case.control_changes
@@ -600,22 +617,22 @@ def territorial_changes(tables: Tables, window: Window) -> go.Figure:
             customdata=group[["actor1", "actor2", "notes", "source_ids"]],
             hovertemplate=("<b>%{y}</b>, %{x|%d %b}<br>%{customdata[0]} took it from %{customdata[1]}"
                            "<br>%{customdata[2]}<br>sources %{customdata[3]}<extra></extra>"))
+    by_place = dict(tuple(changes.groupby("place", sort=False)))
     for name in order:
-        rows = changes.loc[changes["place"] == name]
+        rows = by_place[name]
         if len(rows) > 1:
             fig.add_scatter(x=metrics.as_days(rows["event_date"]), y=rows["place"], mode="lines",
                             line={"color": "#bbb", "width": 1}, showlegend=False, hoverinfo="skip")
-    counts = changes["place"].value_counts()
-    most = counts.index[0] if len(counts) else None
-    title = (f"{len(changes)} reported changes of control; {most} changed hands {counts.iloc[0]} times"
-             if most else "No change of control reported yet")
+    listed = [f"{r.place} {pd.Timestamp(r.event_date):%d %b} to {r.taken_by.lower()}"
+              for r in changes.head(ALT_ITEMS).itertuples()]
+    more = f"; and {len(changes) - ALT_ITEMS} more" if len(changes) > ALT_ITEMS else ""
+    cut = (f" Only the {TERRITORY_PLACES} places that changed hands most often are drawn ({len(changes):,} of "
+           f"{all_changes:,} changes, {places:,} places); the table lists every change." if places > len(order) else "")
     _finish(fig, tables, window, title=title, x_title="Day of the change (local time)", y_title="",
-            alt=(f"Timeline of {len(changes)} territorial changes. {title}. "
-                 + "; ".join(f"{r.place} {pd.Timestamp(r.event_date):%d %b} to {r.taken_by.lower()}"
-                             for r in changes.itertuples())),
+            alt=f"Timeline of {all_changes} territorial changes. {title}. " + "; ".join(listed) + more + cut,
             caption=("One marker per reported change of control (ACLED's 'Government regains territory' and "
                      "'Non-state actor overtakes territory'); where sources give different dates, the notes "
-                     "in the table and the hover text list them."), height=max(480, 260 + 30 * len(order)),
+                     "in the table and the hover text list them." + cut), height=max(480, 260 + 30 * len(order)),
             bottom=150)
     fig.update_yaxes(type="category", categoryorder="array", categoryarray=list(reversed(order)), automargin=True,
                      tickmode="linear", dtick=1)
@@ -735,7 +752,9 @@ def escalation_phases(tables: Tables, window: Window) -> go.Figure:
 def who_fought_whom(tables: Tables, window: Window) -> go.Figure:
     """Event counts by actor1 × actor2 as a heatmap."""
     pairs = metrics.actor_pairs(tables, window)
-    matrix = pairs.pivot_table(index="actor1", columns="actor2", values="events", fill_value=0).astype(int)
+    shown, cut = _top_actors(pairs)
+    matrix = shown.pivot_table(index="actor1", columns="actor2", values="events", fill_value=0,
+                               aggfunc="sum").astype(int)
     matrix = matrix.loc[matrix.sum(axis=1).sort_values().index, matrix.sum(axis=0).sort_values(ascending=False).index]
     fig = go.Figure(go.Heatmap(
         z=matrix.values, x=list(matrix.columns), y=list(matrix.index),
@@ -748,12 +767,32 @@ def who_fought_whom(tables: Tables, window: Window) -> go.Figure:
     _finish(fig, tables, window, title=title, x_title="actor2", y_title="actor1",
             alt=f"Heatmap of event counts by actor pair. {title}. {len(pairs)} actor pairs.",
             caption=("ACLED's actor1/actor2 carry no direction: actor1 is the main actor of the event (for a "
-                     "change of control, the side that took it). '(none)' counts events with one actor."),
+                     "change of control, the side that took it). '(none)' counts events with one actor." + cut),
             height=max(520, 200 + 34 * len(matrix.index)))
     fig.update_xaxes(tickangle=-35, automargin=True)
     fig.update_yaxes(automargin=True)
     fig.update_layout(margin={"b": 220})
     return fig
+
+
+#: Actors on each axis of the heatmap at most; the others are summed in one row or column.
+HEATMAP_ACTORS = 25
+OTHER_ACTORS = "(other actors)"
+
+
+def _top_actors(pairs: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """The pairs with actors beyond the HEATMAP_ACTORS busiest on each axis renamed OTHER_ACTORS, and the
+    caption's sentence saying so (empty when nothing was folded)."""
+    sentences = []
+    for axis in ("actor1", "actor2"):
+        totals = pairs.groupby(axis)["events"].sum()
+        if len(totals) > HEATMAP_ACTORS:
+            busiest = totals.reset_index().sort_values(["events", axis], ascending=[False, True])[axis]
+            kept = set(busiest.head(HEATMAP_ACTORS))
+            pairs = pairs.assign(**{axis: pairs[axis].where(pairs[axis].isin(kept), OTHER_ACTORS)})
+            sentences.append(f"{len(totals) - HEATMAP_ACTORS:,} of the {len(totals):,} {axis} values (those with "
+                             f"fewest events) are summed under '{OTHER_ACTORS}'")
+    return pairs, (" " + "; ".join(sentences) + "; the table lists every pair." if sentences else "")
 
 
 # 11 -----------------------------------------------------------------------------------------------

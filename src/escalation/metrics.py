@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import tzinfo
 
+import numpy as np
 import pandas as pd
 
 from escalation import grading
@@ -153,17 +154,18 @@ def _ranges(current: pd.DataFrame, keys: list[str], detail: bool = False) -> pd.
     with `detail`, also the place, date, claimants and sources behind each."""
     current = current.assign(top=current["value_high"].fillna(current["value_low"]).astype("int64"),
                              value=current["value_low"].astype("int64"))
+    # every claim of a group is about the same event: its first row gives date and place (groupby's "first"
+    # runs in Python on Arrow columns)
+    shared = ["event_date", "location"] if detail else ["event_date"]
+    ranges = current.groupby(keys, sort=True).agg(lowest_claim=("value", "min"), high=("top", "max"),
+                                                   n_claims=("value", "size"))
+    ranges = ranges.join(current.drop_duplicates(keys).set_index(keys)[shared])
     if detail:
         said = (current["claimant"] + " (" + current["stance"].str.replace("_", " ") + "): "
                 + current["value_text"])
         pages = current.drop_duplicates([*keys, "source_id"]).sort_values([*keys, "source_id"], kind="stable")
-        ranges = current.groupby(keys, sort=True).agg(
-            event_date=("event_date", "first"), location=("location", "first"), lowest_claim=("value", "min"),
-            high=("top", "max"), n_claims=("value", "size"))
         ranges = ranges.assign(claimants=_joined(current.assign(said=said), keys, "said", "; "),
                                source_ids=_joined(pages, keys, "source_id", ";"))
-    else:
-        ranges = current.groupby(keys, sort=True).agg(event_date=("event_date", "first"), high=("top", "max"))
     ordered = current.sort_values([*keys, "value", "published_at"], kind="stable")
     rank = ordered.groupby(keys).cumcount()
     size = ordered.groupby(keys)["value"].transform("size")
@@ -177,12 +179,15 @@ def _ranges(current: pd.DataFrame, keys: list[str], detail: bool = False) -> pd.
 
 
 def _joined(frame: pd.DataFrame, keys: list[str], column: str, separator: str) -> pd.Series:
-    """`column` joined per group of `keys` in the frame's order; groups of one row (most, in large cases)
-    take their value as it is, without a Python call per group."""
-    size = frame.groupby(keys, sort=False)[column].transform("size")
-    single = frame.loc[size == 1].set_index(keys)[column]
-    several = frame.loc[size > 1].groupby(keys, sort=False)[column].agg(separator.join)
-    return pd.concat([single, several]).astype(object)
+    """`column` joined per group of `keys`, in the frame's order within each group (one concatenation pass
+    over the rows, not a Python call per group)."""
+    ordered = frame.sort_values(keys, kind="stable")
+    group_keys = ordered[keys].astype(object)
+    starts = np.flatnonzero(group_keys.ne(group_keys.shift()).any(axis=1).to_numpy())
+    texts = (ordered[column].astype(object) + separator).to_numpy(dtype=object)
+    joined = pd.Series(np.add.reduceat(texts, starts) if len(texts) else [], dtype=object)
+    index = pd.MultiIndex.from_frame(group_keys.iloc[starts]) if len(keys) > 1 else group_keys[keys[0]].iloc[starts]
+    return joined.str.slice(0, -len(separator)).set_axis(index)
 
 
 def focal_event(tables: Tables) -> str | None:
@@ -387,8 +392,7 @@ def incident_sum_over_time(tables: Tables, window: Window) -> pd.DataFrame:
     published."""
     moments = pd.Series(sorted(set(_focal_death_claims(tables, window, "event")["published_at"])))
     sums = _sums_at(_incident_changes(tables, window), window.start, window.end, moments)
-    table = sums.assign(moment=moments.values,
-                        moment_local=moments.astype("datetime64[s, UTC]").dt.tz_convert(window.zone).values)
+    table = sums.assign(moment=moments, moment_local=moments.astype("datetime64[s, UTC]").dt.tz_convert(window.zone))
     return table[["moment", "moment_local", "low", "best", "high", "incidents"]]
 
 
@@ -512,9 +516,11 @@ def change_points(intensity: pd.DataFrame) -> list[pd.Timestamp]:
     n, d = standardised.shape
     if n < 2 * CHANGE_POINT_MIN_SIZE:
         return []
-    ends = ruptures.Pelt(model="l2", min_size=CHANGE_POINT_MIN_SIZE, jump=1).fit(standardised).predict(
+    # KernelCPD with the linear kernel is the l2 cost under PELT, in ruptures' C code: the same change points
+    # as Pelt(model="l2", jump=1), in a tenth of a second for ten years of days instead of minutes
+    ends = ruptures.KernelCPD(kernel="linear", min_size=CHANGE_POINT_MIN_SIZE).fit(standardised).predict(
         pen=2 * d * float(np.log(n)))
-    return [intensity["day"].iloc[end] for end in ends[:-1]]
+    return [intensity["day"].iloc[int(end)] for end in ends[:-1]]
 
 
 def weekly_surge(tables: Tables, window: Window) -> pd.DataFrame:
