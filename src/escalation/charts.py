@@ -232,12 +232,24 @@ def _rgba(hex_colour: str, alpha: float) -> str:
 
 
 # 3 ------------------------------------------------------------------------------------------------
+#: Incidents drawn as bars at most (the deadliest).
+FOCAL_INCIDENTS = 60
+
+
 @chart("focal-deaths-by-incident", metrics.incident_claims)
 def focal_deaths_by_incident(tables: Tables, window: Window) -> go.Figure:
     """The focal party's deaths: one bar per incident at the best figure; each claimant's current figure as a
     marker."""
-    claims = metrics.incident_claims(tables, window)
-    incidents = claims.drop_duplicates("event_id")
+    all_claims = metrics.incident_claims(tables, window)
+    all_incidents = all_claims.drop_duplicates("event_id")
+    claims, incidents, cut = all_claims, all_incidents, ""
+    if len(all_incidents) > FOCAL_INCIDENTS:  # the deadliest by the best figure (ties: the earlier)
+        top = set(all_incidents.sort_values(["best", "event_date", "event_id"], ascending=[False, True, True])
+                  ["event_id"].head(FOCAL_INCIDENTS))
+        claims, incidents = all_claims.loc[all_claims["event_id"].isin(top)], all_incidents.loc[
+            all_incidents["event_id"].isin(top)]
+        cut = (f" Only the {FOCAL_INCIDENTS} incidents with the highest best figures are drawn (of "
+               f"{len(all_incidents):,}); the title counts them all and the table lists every claim.")
     labels = {row.event_id: f"{pd.Timestamp(row.event_date):%d %b}<br>{_short_place(row.location)}"
               for row in incidents.itertuples()}
     fig = go.Figure()
@@ -264,13 +276,13 @@ def focal_deaths_by_incident(tables: Tables, window: Window) -> go.Figure:
                            "%{customdata[1]}<extra></extra>"))
     focal = tables.case.focal
     party = tables.case.party_label(focal.party)
-    if len(incidents):
-        worst = incidents.loc[incidents["best"].idxmax()]
-        spread = claims.loc[claims["event_id"] == worst["event_id"], "value_low"]
-        title = (f"{int(incidents['best'].sum())} {deaths_label(tables)} in {len(incidents)} incidents by the "
-                 f"best figures; claims for {pd.Timestamp(worst['event_date']):%d %b} range "
+    if len(all_incidents):
+        worst = all_incidents.loc[all_incidents["best"].idxmax()]
+        spread = all_claims.loc[all_claims["event_id"] == worst["event_id"], "value_low"]
+        title = (f"{int(all_incidents['best'].sum())} {deaths_label(tables)} in {len(all_incidents)} incidents by "
+                 f"the best figures; claims for {pd.Timestamp(worst['event_date']):%d %b} range "
                  f"{int(spread.min())}–{int(worst['high'])}")
-        contested = int((incidents["grade"] == "contested").sum())
+        contested = int((all_incidents["grade"] == "contested").sum())
         title += f"; {contested} contested" if contested else ""
     else:
         title = f"No {party} deaths claimed yet"
@@ -280,7 +292,7 @@ def focal_deaths_by_incident(tables: Tables, window: Window) -> go.Figure:
             caption=("Bars: the best figure (median of each claimant's latest claim), plain for confirmed "
                      "incidents, hatched for single-source ones, cross-hatched for contested ones. Markers: each "
                      "claimant's latest figure, hollow where the claimant is the party's adversary; an 'at least N' "
-                     "is drawn at N. " + metrics.BEST_RULE + " " + grading.GRADE_RULE), height=600,
+                     "is drawn at N. " + metrics.BEST_RULE + " " + grading.GRADE_RULE + cut), height=600,
             bottom=130, legend_right=True)
     fig.update_layout(barmode="overlay", xaxis={"tickangle": -35, "tickfont": {"size": 10}, "categoryorder": "array",
                                                 "categoryarray": [labels[e] for e in incidents["event_id"]]})

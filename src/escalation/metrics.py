@@ -142,11 +142,26 @@ def event_ranges(tables: Tables, window: Window, measure: str = "killed") -> pd.
     """Low, best and high figure per event and party, its grade, and the claimants and sources behind them.
 
     low = the confirmed figure (grading.GRADE_RULE); high = the largest current claim ('at least N' as N);
-    best = the median claimant (of two middle figures, the more recently published), never below low."""
+    best = the median claimant (of two middle figures, the more recently published), never below low.
+
+    A report asks for the same ranges in many charts: the last few are kept, for the very same table
+    objects and window only."""
+    inputs = (tables.events, tables.claims, tables.sources, tables.case)
+    kept = _RECENT_RANGES.get((window, measure))
+    if kept is not None and all(a is b for a, b in zip(kept[0], inputs)):
+        return kept[1].copy()
     current = graded_claims(tables, window, measure)
-    if current.empty:
-        return pd.DataFrame(columns=RANGE_COLUMNS)
-    return _ranges(current, ["event_id", "party"], detail=True)[RANGE_COLUMNS]
+    ranges = (pd.DataFrame(columns=RANGE_COLUMNS) if current.empty
+              else _ranges(current, ["event_id", "party"], detail=True)[RANGE_COLUMNS])
+    _RECENT_RANGES[(window, measure)] = (inputs, ranges)
+    while len(_RECENT_RANGES) > RECENT_RANGES_KEPT:
+        _RECENT_RANGES.pop(next(iter(_RECENT_RANGES)))
+    return ranges.copy()
+
+
+#: event_ranges' last results: (window, measure) → (the tables' frames and case, ranges).
+_RECENT_RANGES: dict = {}
+RECENT_RANGES_KEPT = 4
 
 
 def _ranges(current: pd.DataFrame, keys: list[str], detail: bool = False) -> pd.DataFrame:

@@ -17,6 +17,7 @@ import json
 from html import escape
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from IPython.display import HTML, Markdown, display
 
@@ -79,6 +80,7 @@ class Report:
         fig = chart(tables, window)
         for index, trace in enumerate(fig.data):  # plotly.js would draw random ids into SVG exports
             trace.uid = f"{chart.slug}-{index}"
+            _days_as_dates(trace)
         table = chart.table(tables, window)
         meta = fig.layout.meta or {}
         alt = meta.get("alt") or fig.layout.title.text or chart.slug
@@ -171,6 +173,17 @@ class Report:
         if self._figures_for is not window:
             self._figures, self._figures_for = metrics.key_figures(tables, window), window
         return self._figures
+
+
+def _days_as_dates(trace) -> None:
+    """Whole days written as '2020-02-01' instead of plotly's '2020-02-01T00:00:00.000000000': the same axis,
+    a third of the bytes (ten years of daily bars stay small)."""
+    for axis in ("x", "y"):
+        values = getattr(trace, axis, None)
+        if isinstance(values, np.ndarray) and np.issubdtype(values.dtype, np.datetime64):
+            days = values.astype("datetime64[D]")
+            if (days == values).all():
+                setattr(trace, axis, np.datetime_as_string(days, unit="D"))
 
 
 def _weight(row) -> str:
