@@ -168,3 +168,13 @@ def test_the_territorial_timeline_draws_the_places_that_changed_hands_most(table
     assert f"Only the {charts.TERRITORY_PLACES} places that changed hands most often are drawn" in (
         fig.layout.meta["caption"])
     assert f"{places:,} places" in fig.layout.meta["caption"]
+
+
+def test_ten_years_of_daily_bars_are_written_as_a_first_day_and_a_step(shell, tables):
+    long = Window.from_params("2012-01-01", "2021-12-31", zone=tables.case.timezone)
+    with capture_output() as captured:
+        Report(None, tables.case).chart(charts.events_per_day, tables, long)
+    figure = captured.outputs[0].data["application/vnd.plotly.v1+json"]
+    bars = [t for t in figure["data"] if t["type"] == "bar"]
+    assert bars and all(t["x0"] == "2012-01-01" and t["dx"] == report.DAY_MS and "x" not in t for t in bars)
+    assert len(captured.outputs[0].data["text/html"]) < 600_000  # 3,653 days × 7 traces
