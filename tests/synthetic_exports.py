@@ -198,3 +198,78 @@ def write_ucdp(path: Path, rows: list[dict]) -> Path:
         writer.writerow(UCDP_GED)
         writer.writerows([row[c] for c in UCDP_GED] for row in rows)
     return path
+
+
+#: Words of the SYNTHETIC notes of bulk exports (invented; long enough for ACLED-like row sizes).
+NOTE_WORDS = ("synthetic", "forces", "reportedly", "clashed", "near", "the", "village", "market", "checkpoint",
+              "convoy", "shelling", "residents", "fled", "district", "according", "to", "local", "sources",
+              "casualties", "unconfirmed", "overnight", "positions", "road", "between", "outskirts")
+
+
+def write_acled_bulk(path: Path, count: int, countries: int = 100, first_day: str = "2015-01-01", years: int = 10,
+                     seed: int = 2026, chunk: int = 100_000) -> dict:
+    """A large SYNTHETIC ACLED export (today's 31 columns) for benchmarks, written in chunks, the same for the
+    same arguments (seeded). Countries "Synthland 000"… each hold the same share of events on 2°×2° boxes
+    spread over the globe, ~300 recurring places each, notes of 100–500 characters (ACLED-like row sizes).
+    Returns what a benchmark needs to know: the countries, the first and last day, the first country."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    names = np.array([f"Synthland {i:03d}" for i in range(countries)], dtype=object)
+    start = date.fromisoformat(first_day)
+    days = (date(start.year + years, start.month, start.day) - start).days
+    calendar = pd.date_range(start, periods=days, freq="D")
+    iso_days, long_days, years_of = (np.array(calendar.strftime(form), dtype=object)
+                                     for form in ("%Y-%m-%d", "%d %B %Y", "%Y"))
+    # places: 300 per country, each on a 2°x2° box of its country, the boxes spread over the globe
+    country_of, place_of = np.divmod(np.arange(countries * 300), 300)
+    place_names = np.array([f"{c:03d}-{p:03d}" for c, p in zip(country_of, place_of)], dtype=object)
+    lats = np.array([f"{-40.0 + 4.0 * (c % 25) + 2.0 * (p % 17) / 17:.4f}" for c, p in zip(country_of, place_of)],
+                    dtype=object)
+    lons = np.array([f"{-120.0 + 12.0 * (c // 25) + 2.0 * (p // 17) / 18:.4f}" for c, p in zip(country_of, place_of)],
+                    dtype=object)
+    rng_words = np.random.default_rng(seed + 1)
+    notes = np.array([" ".join(rng_words.choice(NOTE_WORDS, size=int(rng_words.integers(6, 30)))).capitalize() + "."
+                      for _ in range(997)], dtype=object)
+    types = np.array([t[:2] for t in CURRENT_TYPES], dtype=object)
+    inters = np.array([t[2:] for t in CURRENT_TYPES])
+    # actor names per actor kind and country ("{c}" is the country)
+    actors = np.array([[ACTOR_KINDS[k].format(c=name) if k else "" for name in names] for k in range(9)], dtype=object)
+    fatality_steps = np.array([0, 0, 0, 0, 0, 0, 1, 1, 2, 3, 5, 8, 12, 20, 35, 60, 150])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        for first in range(0, count, chunk):
+            n = np.arange(first, min(first + chunk, count))
+            country = n % countries
+            place = country * 300 + rng.integers(0, 300, size=len(n))
+            day = rng.integers(0, days, size=len(n))
+            kind = rng.integers(0, len(CURRENT_TYPES), size=len(n))
+            inter1, inter2 = inters[kind, 0], inters[kind, 1]
+            number = n.astype(str).astype(object)
+            frame = pd.DataFrame({
+                "event_id_cnty": "SYN" + number, "event_date": iso_days[day], "year": years_of[day],
+                "time_precision": (1 + n % 3).astype(str),
+                "disorder_type": np.where(np.isin(inter1, [5, 6]), "Demonstrations", "Political violence"),
+                "event_type": types[kind, 0], "sub_event_type": types[kind, 1],
+                "actor1": actors[inter1, country], "assoc_actor_1": np.where(n % 3 == 0, "Synthetic Ally Brigade", ""),
+                "inter1": inter1.astype(str), "actor2": actors[inter2, country], "assoc_actor_2": "",
+                "inter2": inter2.astype(str),
+                "interaction": (10 * np.minimum(inter1, np.where(inter2 > 0, inter2, 9))
+                                + np.where(inter2 > 0, np.maximum(inter1, inter2), 0)).astype(str),
+                "civilian_targeting": np.where(inter2 == 7, "Civilian targeting", ""),
+                "iso": "999", "region": "Synthetic Region " + (country // 10).astype(str).astype(object),
+                "country": names[country], "admin1": "Synthetic Province " + (place % 7).astype(str).astype(object),
+                "admin2": "Synthetic District " + (place % 29).astype(str).astype(object),
+                "admin3": "Synthetic Subdistrict " + place_names[place], "location": "Synthville " + place_names[place],
+                "latitude": lats[place], "longitude": lons[place], "geo_precision": (1 + (n // 2) % 3).astype(str),
+                "source": np.where(n % 2 == 1, "Synthetic Daily; Synthetic Wire", "Synthetic Daily"),
+                "source_scale": np.array(["National", "Subnational-National", "Local partner-Other"])[n % 3],
+                "notes": "On " + long_days[day] + ", synthetic event " + number + ": " + notes[n % len(notes)],
+                "fatalities": fatality_steps[rng.integers(0, len(fatality_steps), size=len(n))].astype(str),
+                "tags": "", "timestamp": (1_600_000_000 + n).astype(str),
+            })
+            frame[ACLED_CURRENT].to_csv(handle, header=first == 0, index=False, lineterminator="\n")
+    last = start + timedelta(days=days - 1)
+    return {"countries": countries, "country": str(names[0]), "first_day": start.isoformat(),
+            "last_day": last.isoformat(), "events": count}

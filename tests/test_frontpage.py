@@ -84,9 +84,20 @@ def test_latest_figures_come_from_the_newest_day_with_a_sparkline_per_main_figur
 def test_the_biggest_change_names_the_figure_that_moved_most(tmp_path):
     out = synthetic_site(tmp_path)
     daily = [m for m in manifests(out) if m["report"].startswith("daily/")]
-    lines = frontpage.day_lines(out, daily, frontpage.daily_figures(out, daily))
+    lines = frontpage.day_lines(out, daily)
     by_day = {line["day"].strftime("%Y-%m-%d"): line for line in lines}
     assert by_day["2031-01-05"]["biggest_change"] == "Killed: side a: 10–14 → 10–15"
     assert by_day["2031-01-01"]["biggest_change"] == ""
     assert by_day["2031-01-05"]["new_events"] == 12 and by_day["2031-01-05"]["events_reported"] == 2
     assert by_day["2031-01-01"]["new_events"] is None  # the first report holds stocks, not a day's change
+
+
+def test_a_long_key_figures_table_lists_its_main_figures_and_the_first_incidents(tmp_path):
+    out = tmp_path / "reports"
+    incidents = {f"killed.side_a.synthetic-{n:03d}": (n, n + 1) for n in range(frontpage.FRONT_INCIDENTS + 30)}
+    publish_day(out, "2031-01-01", {"events": (50, 50), "killed.side_a": (5, 9), **incidents}, [], events=1)
+    html = write_index(out, out / "_failed").read_text()
+    section = html[html.index('id="now"'):html.index("</section>")]
+    assert section.count('class="incident"') == frontpage.FRONT_INCIDENTS
+    assert "Killed: side a, synthetic-019" in section and "synthetic-020" not in section
+    assert '30 more incident figures are in <a href="daily/2031-01-01/tables/key_figures.csv">' in section

@@ -232,12 +232,24 @@ def _rgba(hex_colour: str, alpha: float) -> str:
 
 
 # 3 ------------------------------------------------------------------------------------------------
+#: Incidents drawn as bars at most (the deadliest).
+FOCAL_INCIDENTS = 60
+
+
 @chart("focal-deaths-by-incident", metrics.incident_claims)
 def focal_deaths_by_incident(tables: Tables, window: Window) -> go.Figure:
     """The focal party's deaths: one bar per incident at the best figure; each claimant's current figure as a
     marker."""
-    claims = metrics.incident_claims(tables, window)
-    incidents = claims.drop_duplicates("event_id")
+    all_claims = metrics.incident_claims(tables, window)
+    all_incidents = all_claims.drop_duplicates("event_id")
+    claims, incidents, cut = all_claims, all_incidents, ""
+    if len(all_incidents) > FOCAL_INCIDENTS:  # the deadliest by the best figure (ties: the earlier)
+        top = set(all_incidents.sort_values(["best", "event_date", "event_id"], ascending=[False, True, True])
+                  ["event_id"].head(FOCAL_INCIDENTS))
+        claims, incidents = all_claims.loc[all_claims["event_id"].isin(top)], all_incidents.loc[
+            all_incidents["event_id"].isin(top)]
+        cut = (f" Only the {FOCAL_INCIDENTS} incidents with the highest best figures are drawn (of "
+               f"{len(all_incidents):,}); the title counts them all and the table lists every claim.")
     labels = {row.event_id: f"{pd.Timestamp(row.event_date):%d %b}<br>{_short_place(row.location)}"
               for row in incidents.itertuples()}
     fig = go.Figure()
@@ -264,13 +276,13 @@ def focal_deaths_by_incident(tables: Tables, window: Window) -> go.Figure:
                            "%{customdata[1]}<extra></extra>"))
     focal = tables.case.focal
     party = tables.case.party_label(focal.party)
-    if len(incidents):
-        worst = incidents.loc[incidents["best"].idxmax()]
-        spread = claims.loc[claims["event_id"] == worst["event_id"], "value_low"]
-        title = (f"{int(incidents['best'].sum())} {deaths_label(tables)} in {len(incidents)} incidents by the "
-                 f"best figures; claims for {pd.Timestamp(worst['event_date']):%d %b} range "
+    if len(all_incidents):
+        worst = all_incidents.loc[all_incidents["best"].idxmax()]
+        spread = all_claims.loc[all_claims["event_id"] == worst["event_id"], "value_low"]
+        title = (f"{int(all_incidents['best'].sum())} {deaths_label(tables)} in {len(all_incidents)} incidents by "
+                 f"the best figures; claims for {pd.Timestamp(worst['event_date']):%d %b} range "
                  f"{int(spread.min())}–{int(worst['high'])}")
-        contested = int((incidents["grade"] == "contested").sum())
+        contested = int((all_incidents["grade"] == "contested").sum())
         title += f"; {contested} contested" if contested else ""
     else:
         title = f"No {party} deaths claimed yet"
@@ -280,7 +292,7 @@ def focal_deaths_by_incident(tables: Tables, window: Window) -> go.Figure:
             caption=("Bars: the best figure (median of each claimant's latest claim), plain for confirmed "
                      "incidents, hatched for single-source ones, cross-hatched for contested ones. Markers: each "
                      "claimant's latest figure, hollow where the claimant is the party's adversary; an 'at least N' "
-                     "is drawn at N. " + metrics.BEST_RULE + " " + grading.GRADE_RULE), height=600,
+                     "is drawn at N. " + metrics.BEST_RULE + " " + grading.GRADE_RULE + cut), height=600,
             bottom=130, legend_right=True)
     fig.update_layout(barmode="overlay", xaxis={"tickangle": -35, "tickfont": {"size": 10}, "categoryorder": "array",
                                                 "categoryarray": [labels[e] for e in incidents["event_id"]]})
@@ -425,9 +437,20 @@ def _borders() -> dict:
     return json.loads((files("escalation") / "geodata" / "borders.geojson").read_text(encoding="utf-8"))
 
 
+#: Above this many located events the map draws grid cells (count and deaths per cell) instead of events...
+MAP_EVENT_LIMIT = 2_000
+#: ...a day slider is offered when the events fall on at most this many days...
+MAP_SLIDER_DAYS = 120
+#: ...and places are named on the map when there are at most this many of them (else in the hover text only).
+MAP_PLACE_LABELS = 80
+#: The grid has about this many cells along the map's longer side, of a round size in degrees.
+MAP_GRID_CELLS, MAP_CELL_SIZES = 60, (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
+
+
 @chart("event-map", metrics.map_points)
 def event_map(tables: Tables, window: Window) -> go.Figure:
-    """Events on an offline map: size by deaths, colour and symbol by type, a slider over days."""
+    """Events on an offline map: size by deaths, colour and symbol by type, a slider over days; above
+    MAP_EVENT_LIMIT located events, grid cells sized by their events and coloured by their deaths."""
     points = metrics.map_points(tables, window)
     known = metrics.known_events(tables, window)
     lons, lats = points["longitude"], points["latitude"]
@@ -438,8 +461,10 @@ def event_map(tables: Tables, window: Window) -> go.Figure:
         west, east, south, north = extent or (lons.min(), lons.max(), lats.min(), lats.max())
         label_lons, label_lats = [lon for lon, _ in labels.values()], [lat for _, lat in labels.values()]
         # the case's place labels are inside the map, never drawn over the axes
-        x_range = [min([west, *lons, *label_lons]) - 0.3, max([east, *lons, *label_lons]) + 0.3]
-        y_range = [min([south, *lats, *label_lats]) - 0.2, max([north, *lats, *label_lats]) + 0.2]
+        drawn_lons = [lons.min(), lons.max()] if len(points) else []
+        drawn_lats = [lats.min(), lats.max()] if len(points) else []
+        x_range = [min([west, *drawn_lons, *label_lons]) - 0.3, max([east, *drawn_lons, *label_lons]) + 0.3]
+        y_range = [min([south, *drawn_lats, *label_lats]) - 0.2, max([north, *drawn_lats, *label_lats]) + 0.2]
     fig = go.Figure()
     for feature in _borders()["features"]:
         xs, ys = [], []
@@ -453,44 +478,10 @@ def event_map(tables: Tables, window: Window) -> go.Figure:
                             showlegend=False, name=feature["properties"]["name"])
     for name, (lon, lat) in labels.items():
         fig.add_annotation(x=lon, y=lat, text=name, showarrow=False, font={"size": 13, "color": "#999"})
-    for index, ((lat, lon), group) in enumerate(points.groupby(["latitude", "longitude"], sort=True)):
-        name = min((place(loc).split(" and ")[0] for loc in group["location"]), key=len)
-        fig.add_annotation(x=lon, y=lat, text=name, showarrow=False, yshift=16 if index % 2 else -18,
-                           font={"size": 11, "color": "#111"}, bgcolor="rgba(255,255,255,0.75)")
-    days = sorted(metrics.as_days(points["event_date"]).unique())
-    border_traces = len(fig.data)
-    for day in days:
-        today = points.loc[metrics.as_days(points["event_date"]) == day]
-        for event_type, group in today.groupby("event_type"):
-            colour, _, symbol = EVENT_TYPE_STYLE[event_type]
-            fig.add_scatter(
-                x=group["longitude"], y=group["latitude"], mode="markers", name=event_type,
-                legendgroup=event_type, showlegend=False,
-                marker={"size": 9 + 3 * group["best"].clip(upper=60) ** 0.5, "color": colour, "symbol": symbol,
-                        "opacity": 0.8, "line": {"width": 1, "color": "#222"}},
-                customdata=group[["location", "sub_event_type", "best", "low", "high", "source_ids"]],
-                hovertemplate=(f"<b>%{{customdata[0]}}</b>, {pd.Timestamp(day):%d %b}<br>%{{customdata[1]}}"
-                               "<br>deaths best %{customdata[2]} (%{customdata[3]}–%{customdata[4]})"
-                               "<br>sources %{customdata[5]}<extra></extra>"))
-        fig.data[-1].meta = {"day": f"{pd.Timestamp(day):%Y-%m-%d}"}
-    for event_type, (colour, _, symbol) in EVENT_TYPE_STYLE.items():
-        if event_type in set(points["event_type"]):
-            fig.add_scatter(x=[None], y=[None], mode="markers", name=event_type, legendgroup=event_type,
-                            marker={"size": 10, "color": colour, "symbol": symbol})
-    event_traces = range(border_traces, len(fig.data))
-    steps = []
-    for day in days:
-        visible = [True] * len(fig.data)
-        for index in event_traces:
-            trace_day = (fig.data[index].meta or {}).get("day")
-            if trace_day and pd.Timestamp(trace_day) > day:
-                visible[index] = False
-        steps.append({"method": "update", "label": f"{pd.Timestamp(day):%d %b}", "args": [{"visible": visible}]})
-    if steps:
-        fig.update_layout(sliders=[{"active": len(steps) - 1, "steps": steps, "y": -0.12, "len": 1.0,
-                                    "currentvalue": {"prefix": "Events up to ",
-                                                     "font": {"size": 13, "color": "#222"}},
-                                    "font": {"color": "rgba(0,0,0,0)"}, "pad": {"t": 30}}])
+    if len(points) > MAP_EVENT_LIMIT:
+        how_drawn = _draw_cells(fig, points, x_range, y_range)
+    else:
+        how_drawn = _draw_events(fig, points)
     if x_range:
         fig.update_xaxes(range=x_range)
         fig.update_yaxes(range=y_range)
@@ -505,21 +496,125 @@ def event_map(tables: Tables, window: Window) -> go.Figure:
              f"None of the {len(known)} events of this period has coordinates on a cited page; see the event list")
     _finish(fig, tables, window, title=title, x_title="Longitude (°E)", y_title="Latitude (°N)",
             alt=(f"Map of {len(points)} located events sized by deaths. {title}. "
-                 f"{len(known) - len(points)} events have no coordinates on any cited page and are not drawn."),
+                 f"{len(known) - len(points)} events have no coordinates on any cited page and are not drawn."
+                 + (f" {how_drawn}" if how_drawn else "")),
             caption=("Points are drawn only where a cited gazetteer page gives coordinates; events elsewhere or "
                      "without coordinates are listed in the table. Marker area grows with the best death figure. "
-                     "Borders: Natural Earth 1:50m, shipped with this project (no map tiles, no network)."),
+                     + (f"{how_drawn} " if how_drawn else "")
+                     + "Borders: Natural Earth 1:50m, shipped with this project (no map tiles, no network)."),
             height=700, legend_right=True)
     fig.update_layout(margin={"b": 190})
     return fig
 
 
+def _draw_events(fig: go.Figure, points: pd.DataFrame) -> str:
+    """One marker per event, a trace per day and event type, and a slider that replays the days (when they
+    are few enough); returns what the caption must add about how the events are drawn."""
+    places = points.groupby(["latitude", "longitude"], sort=True)
+    if places.ngroups <= MAP_PLACE_LABELS:
+        for index, ((lat, lon), group) in enumerate(places):
+            name = min((place(loc).split(" and ")[0] for loc in group["location"]), key=len)
+            fig.add_annotation(x=lon, y=lat, text=name, showarrow=False, yshift=16 if index % 2 else -18,
+                               font={"size": 11, "color": "#111"}, bgcolor="rgba(255,255,255,0.75)")
+    event_days = metrics.as_days(points["event_date"])
+    days = sorted(event_days.unique())
+    with_slider = len(days) <= MAP_SLIDER_DAYS
+    border_traces = len(fig.data)
+    groups = points.assign(day=event_days if with_slider else pd.NaT, when=event_days.dt.strftime("%d %b %Y")
+                           ).groupby(["day", "event_type"], dropna=False)
+    for (day, event_type), group in groups:
+        colour, _, symbol = EVENT_TYPE_STYLE[event_type]
+        when = f", {pd.Timestamp(day):%d %b}" if with_slider else ", %{customdata[6]}"
+        fig.add_scatter(
+            x=group["longitude"], y=group["latitude"], mode="markers", name=event_type,
+            legendgroup=event_type, showlegend=False,
+            marker={"size": 9 + 3 * group["best"].clip(upper=60) ** 0.5, "color": colour, "symbol": symbol,
+                    "opacity": 0.8, "line": {"width": 1, "color": "#222"}},
+            customdata=group[["location", "sub_event_type", "best", "low", "high", "source_ids"]
+                             + ([] if with_slider else ["when"])],
+            hovertemplate=(f"<b>%{{customdata[0]}}</b>{when}<br>%{{customdata[1]}}"
+                           "<br>deaths best %{customdata[2]} (%{customdata[3]}–%{customdata[4]})"
+                           "<br>sources %{customdata[5]}<extra></extra>"))
+        if with_slider:
+            fig.data[-1].meta = {"day": f"{pd.Timestamp(day):%Y-%m-%d}"}
+    for event_type, (colour, _, symbol) in EVENT_TYPE_STYLE.items():
+        if event_type in set(points["event_type"]):
+            fig.add_scatter(x=[None], y=[None], mode="markers", name=event_type, legendgroup=event_type,
+                            marker={"size": 10, "color": colour, "symbol": symbol})
+    if not with_slider:
+        return (f"The events fall on {len(days):,} days, more than a day slider can show ({MAP_SLIDER_DAYS}): "
+                "all are drawn at once.")
+    event_traces = range(border_traces, len(fig.data))
+    steps = []
+    for day in days:
+        visible = [True] * len(fig.data)
+        for index in event_traces:
+            trace_day = (fig.data[index].meta or {}).get("day")
+            if trace_day and pd.Timestamp(trace_day) > day:
+                visible[index] = False
+        steps.append({"method": "update", "label": f"{pd.Timestamp(day):%d %b}", "args": [{"visible": visible}]})
+    if steps:
+        fig.update_layout(sliders=[{"active": len(steps) - 1, "steps": steps, "y": -0.12, "len": 1.0,
+                                    "currentvalue": {"prefix": "Events up to ",
+                                                     "font": {"size": 13, "color": "#222"}},
+                                    "font": {"color": "rgba(0,0,0,0)"}, "pad": {"t": 30}}])
+    return ""
+
+
+def _draw_cells(fig: go.Figure, points: pd.DataFrame, x_range: list[float], y_range: list[float]) -> str:
+    """Events counted per square grid cell: one marker per cell, its area by events, its colour by deaths
+    (best); returns the caption's sentence on how they were aggregated."""
+    span = max(x_range[1] - x_range[0], y_range[1] - y_range[0])
+    size = next((s for s in MAP_CELL_SIZES if s * MAP_GRID_CELLS >= span), MAP_CELL_SIZES[-1])
+    column = (points["longitude"].astype(float) // size).astype("int64")
+    row = (points["latitude"].astype(float) // size).astype("int64")
+    located = points.assign(cell_x=column, cell_y=row, place=points["location"].astype(str))
+    cells = located.groupby(["cell_x", "cell_y"]).agg(events=("event_id", "size"), deaths=("best", "sum"))
+    busiest = (located.groupby(["cell_x", "cell_y", "place"]).size().rename("n").reset_index()
+               .sort_values(["cell_x", "cell_y", "n", "place"], ascending=[True, True, False, True])
+               .drop_duplicates(["cell_x", "cell_y"]).set_index(["cell_x", "cell_y"]))
+    cells = cells.join(busiest).reset_index()
+    cells["lon"] = (cells["cell_x"] + 0.5) * size
+    cells["lat"] = (cells["cell_y"] + 0.5) * size
+    most = max(int(cells["events"].max()), 1)
+    fig.add_scatter(
+        x=cells["lon"], y=cells["lat"], mode="markers", name="events per grid cell",
+        marker={"symbol": "square", "size": 5 + 25 * (cells["events"] / most) ** 0.5, "color": cells["deaths"],
+                "colorscale": "YlOrRd", "showscale": True, "line": {"width": 0.5, "color": "#222"},
+                "colorbar": {"title": {"text": "deaths (best)"}, "x": 1.02, "y": 0.45, "len": 0.6}},
+        customdata=cells[["events", "deaths", "place", "n"]],
+        hovertemplate=("%{customdata[0]:,} events, %{customdata[1]:,} deaths (best)<br>cell centred at "
+                       "%{y:.2f}°N %{x:.2f}°E<br>most events at %{customdata[2]} (%{customdata[3]:,})"
+                       "<extra></extra>"))
+    return (f"The {len(points):,} located events are more than the {MAP_EVENT_LIMIT:,} drawn one by one: they are "
+            f"counted in {len(cells):,} grid cells of {size:g}° × {size:g}°, each drawn as a square at the cell's "
+            "centre, its area by its number of events and its colour by their deaths (best); the table lists "
+            "every event. No day slider.")
+
+
 # 7 ------------------------------------------------------------------------------------------------
+#: Places drawn on the timeline of territorial changes at most (those that changed hands most often).
+TERRITORY_PLACES = 40
+#: Items an alt text lists at most.
+ALT_ITEMS = 60
+
+
 @chart("territorial-changes", metrics.territorial_changes)
 def territorial_changes(tables: Tables, window: Window) -> go.Figure:
     """Which places changed hands on which day, and to whom."""
     changes = metrics.territorial_changes(tables, window)
-    changes["place"] = changes["location"].map(place)
+    changes["place"] = changes["location"].astype(str).str.split(" (", n=1, regex=False).str[0].str.slice(0, 34)
+    counts = changes["place"].value_counts()
+    most = counts.index[0] if len(counts) else None
+    title = (f"{len(changes)} reported changes of control; {most} changed hands {counts.iloc[0]} times"
+             if most else "No change of control reported yet")
+    all_changes, places = len(changes), len(counts)
+    if places > TERRITORY_PLACES:  # the places that changed hands most often (ties: the first to change)
+        first_change = changes.groupby("place")["event_date"].min()
+        ranked = pd.DataFrame({"n": counts, "first": first_change.reindex(counts.index)}).reset_index()
+        kept = ranked.sort_values(["n", "first", "place"], ascending=[False, True, True])["place"].head(
+            TERRITORY_PLACES)
+        changes = changes.loc[changes["place"].isin(set(kept))]
     order = list(dict.fromkeys(changes.sort_values("event_date")["place"]))
     fig = go.Figure()
     sides = tables.case.control_changes
@@ -534,22 +629,22 @@ def territorial_changes(tables: Tables, window: Window) -> go.Figure:
             customdata=group[["actor1", "actor2", "notes", "source_ids"]],
             hovertemplate=("<b>%{y}</b>, %{x|%d %b}<br>%{customdata[0]} took it from %{customdata[1]}"
                            "<br>%{customdata[2]}<br>sources %{customdata[3]}<extra></extra>"))
+    by_place = dict(tuple(changes.groupby("place", sort=False)))
     for name in order:
-        rows = changes.loc[changes["place"] == name]
+        rows = by_place[name]
         if len(rows) > 1:
             fig.add_scatter(x=metrics.as_days(rows["event_date"]), y=rows["place"], mode="lines",
                             line={"color": "#bbb", "width": 1}, showlegend=False, hoverinfo="skip")
-    counts = changes["place"].value_counts()
-    most = counts.index[0] if len(counts) else None
-    title = (f"{len(changes)} reported changes of control; {most} changed hands {counts.iloc[0]} times"
-             if most else "No change of control reported yet")
+    listed = [f"{r.place} {pd.Timestamp(r.event_date):%d %b} to {r.taken_by.lower()}"
+              for r in changes.head(ALT_ITEMS).itertuples()]
+    more = f"; and {len(changes) - ALT_ITEMS} more" if len(changes) > ALT_ITEMS else ""
+    cut = (f" Only the {TERRITORY_PLACES} places that changed hands most often are drawn ({len(changes):,} of "
+           f"{all_changes:,} changes, {places:,} places); the table lists every change." if places > len(order) else "")
     _finish(fig, tables, window, title=title, x_title="Day of the change (local time)", y_title="",
-            alt=(f"Timeline of {len(changes)} territorial changes. {title}. "
-                 + "; ".join(f"{r.place} {pd.Timestamp(r.event_date):%d %b} to {r.taken_by.lower()}"
-                             for r in changes.itertuples())),
+            alt=f"Timeline of {all_changes} territorial changes. {title}. " + "; ".join(listed) + more + cut,
             caption=("One marker per reported change of control (ACLED's 'Government regains territory' and "
                      "'Non-state actor overtakes territory'); where sources give different dates, the notes "
-                     "in the table and the hover text list them."), height=max(480, 260 + 30 * len(order)),
+                     "in the table and the hover text list them." + cut), height=max(480, 260 + 30 * len(order)),
             bottom=150)
     fig.update_yaxes(type="category", categoryorder="array", categoryarray=list(reversed(order)), automargin=True,
                      tickmode="linear", dtick=1)
@@ -669,7 +764,9 @@ def escalation_phases(tables: Tables, window: Window) -> go.Figure:
 def who_fought_whom(tables: Tables, window: Window) -> go.Figure:
     """Event counts by actor1 × actor2 as a heatmap."""
     pairs = metrics.actor_pairs(tables, window)
-    matrix = pairs.pivot_table(index="actor1", columns="actor2", values="events", fill_value=0).astype(int)
+    shown, cut = _top_actors(pairs)
+    matrix = shown.pivot_table(index="actor1", columns="actor2", values="events", fill_value=0,
+                               aggfunc="sum").astype(int)
     matrix = matrix.loc[matrix.sum(axis=1).sort_values().index, matrix.sum(axis=0).sort_values(ascending=False).index]
     fig = go.Figure(go.Heatmap(
         z=matrix.values, x=list(matrix.columns), y=list(matrix.index),
@@ -682,12 +779,32 @@ def who_fought_whom(tables: Tables, window: Window) -> go.Figure:
     _finish(fig, tables, window, title=title, x_title="actor2", y_title="actor1",
             alt=f"Heatmap of event counts by actor pair. {title}. {len(pairs)} actor pairs.",
             caption=("ACLED's actor1/actor2 carry no direction: actor1 is the main actor of the event (for a "
-                     "change of control, the side that took it). '(none)' counts events with one actor."),
+                     "change of control, the side that took it). '(none)' counts events with one actor." + cut),
             height=max(520, 200 + 34 * len(matrix.index)))
     fig.update_xaxes(tickangle=-35, automargin=True)
     fig.update_yaxes(automargin=True)
     fig.update_layout(margin={"b": 220})
     return fig
+
+
+#: Actors on each axis of the heatmap at most; the others are summed in one row or column.
+HEATMAP_ACTORS = 25
+OTHER_ACTORS = "(other actors)"
+
+
+def _top_actors(pairs: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """The pairs with actors beyond the HEATMAP_ACTORS busiest on each axis renamed OTHER_ACTORS, and the
+    caption's sentence saying so (empty when nothing was folded)."""
+    sentences = []
+    for axis in ("actor1", "actor2"):
+        totals = pairs.groupby(axis)["events"].sum()
+        if len(totals) > HEATMAP_ACTORS:
+            busiest = totals.reset_index().sort_values(["events", axis], ascending=[False, True])[axis]
+            kept = set(busiest.head(HEATMAP_ACTORS))
+            pairs = pairs.assign(**{axis: pairs[axis].where(pairs[axis].isin(kept), OTHER_ACTORS)})
+            sentences.append(f"{len(totals) - HEATMAP_ACTORS:,} of the {len(totals):,} {axis} values (those with "
+                             f"fewest events) are summed under '{OTHER_ACTORS}'")
+    return pairs, (" " + "; ".join(sentences) + "; the table lists every pair." if sentences else "")
 
 
 # 11 -----------------------------------------------------------------------------------------------

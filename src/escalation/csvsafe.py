@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 #: First characters that make a spreadsheet evaluate a cell (OWASP CSV Injection).
@@ -29,6 +30,10 @@ def write_csv(frame: pd.DataFrame, path: Path | str) -> None:
     safe = frame.copy()
     for column in safe.columns:
         if not pd.api.types.is_numeric_dtype(safe[column]):
-            safe[column] = safe[column].astype(object).map(neutralised)
+            cells = safe[column].astype(object)
+            is_text = cells.map(type).eq(str).to_numpy()
+            risky = np.zeros(len(cells), dtype=bool)
+            risky[is_text] = cells[is_text].astype(str).str.startswith(FORMULA_TRIGGERS).to_numpy()
+            safe[column] = cells.where(~risky, "'" + cells.where(risky, "").astype(str))
     safe.columns = [neutralised(str(column)) for column in safe.columns]
     safe.to_csv(path, index=False)

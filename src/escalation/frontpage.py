@@ -20,6 +20,8 @@ WORSE_RATIO = 1.5
 BETTER_RATIO = 0.5
 #: ...provided the difference from that mean is at least this many.
 MIN_DIFFERENCE = 3
+#: Figures of single incidents listed at most (the rest are in the report's key_figures.csv).
+FRONT_INCIDENTS = 20
 #: Days of the baseline, and the fewest previous days needed to rate a day at all.
 BASELINE_DAYS, MIN_BASELINE_DAYS = 7, 3
 
@@ -33,14 +35,18 @@ TREND_RULE = (
 )
 
 
-def label(row) -> str:
-    """A key figure's name: its `label` when the table has one, else its id made readable."""
-    given = getattr(row, "label", None)
-    if isinstance(given, str) and given:
-        return given
-    kind, *rest = str(row.figure).split(".")
-    name = kind.replace("_", " ").capitalize()
-    return f"{name}: {', '.join(part.replace('_', ' ') for part in rest)}" if rest else name
+def labels(figures: pd.DataFrame) -> pd.Series:
+    """Each key figure's name: its `label` when the table has one, else its id made readable
+    ('killed.side_a' → 'Killed: side a')."""
+    ids = figures["figure"].astype(str)
+    kind, _, rest = ids.str.partition(".").T.to_numpy()
+    kind, rest = pd.Series(kind, index=ids.index), pd.Series(rest, index=ids.index)
+    name = kind.str.replace("_", " ").str.capitalize()
+    derived = name.where(rest == "", name + ": " + rest.str.replace("_", " ").str.replace(".", ", ", regex=False))
+    if "label" not in figures:
+        return derived
+    given = figures["label"]
+    return given.where(given.map(type).eq(str) & given.astype(str).ne(""), derived)
 
 
 def is_main(figure: str) -> bool:
@@ -53,14 +59,15 @@ def _read(path: Path) -> pd.DataFrame | None:
 
 
 def daily_figures(out_dir: Path, daily: list[dict]) -> pd.DataFrame:
-    """One row per day and key figure: day, figure, label, value_low, value_high."""
+    """One row per day and main key figure (of the whole period: few per day whatever the size of the case):
+    day, figure, label, value_low, value_high."""
     frames = []
     for manifest in daily:
         figures = _read(out_dir / manifest["report"] / "tables" / "key_figures.csv")
         if figures is None or figures.empty:
             continue
-        figures = figures.assign(day=pd.Timestamp(manifest["report"].split("/")[-1]),
-                                 label=[label(r) for r in figures.itertuples()])
+        figures = figures.loc[figures["figure"].astype(str).str.count(r"\.") <= 1]
+        figures = figures.assign(day=pd.Timestamp(manifest["report"].split("/")[-1]), label=labels(figures))
         frames.append(figures[["day", "figure", "label", "value_low", "value_high"]])
     if not frames:
         return pd.DataFrame(columns=["day", "figure", "label", "value_low", "value_high"])
@@ -82,16 +89,19 @@ def trend(today: dict[str, float], previous: list[dict[str, float]]) -> str:
     return "worse" if "worse" in moves else "better" if "better" in moves else "unchanged"
 
 
-def day_lines(out_dir: Path, daily: list[dict], figures: pd.DataFrame) -> list[dict]:
+def day_lines(out_dir: Path, daily: list[dict]) -> list[dict]:
     """One line per daily report, in order of days: what became known, the biggest change, the trend."""
     lines, history, before = [], [], None
     for manifest in sorted(daily, key=lambda m: m["report"]):
         day = pd.Timestamp(manifest["report"].split("/")[-1])
-        today = figures.loc[figures["day"] == day].set_index("figure")
         tables = out_dir / manifest["report"] / "tables"
+        today = _read(tables / "key_figures.csv")  # every figure, incidents too: the biggest change may be one
+        today = (pd.DataFrame(columns=["figure", "label", "value_low", "value_high"]) if today is None
+                 else today.assign(label=labels(today))).set_index("figure").sort_index()
         new_events, new_claims = _read(tables / "new_events.csv"), _read(tables / "new_claims.csv")
         changes = new_claims["change"].value_counts() if new_claims is not None else pd.Series(dtype=int)
-        deaths = today.loc[[f for f in today.index if f.startswith("killed.") and is_main(f)], "value_low"].sum()
+        figure_ids = today.index.astype(str)
+        deaths = today.loc[figure_ids.str.startswith("killed.") & (figure_ids.str.count(r"\.") <= 1), "value_low"].sum()
         events = today["value_low"].get("events", 0)
         moved = {"events": events - (before["events"] if before else 0),
                  "deaths": deaths - (before["deaths"] if before else 0)}
@@ -164,16 +174,18 @@ def latest_figures(out_dir: Path, reports: list[dict], daily: list[dict], figure
             break
     if source is None:
         return {"rows": [], "source": None, "as_of": ""}
-    rows = []
-    for row in table.itertuples():
-        series = figures.loc[figures["figure"] == row.figure].sort_values("day")
-        rows.append({"label": label(row), "range": _span(row.value_low, row.value_high), "main": is_main(row.figure),
-                     "spark": sparkline(series, label(row)) if is_main(row.figure) else ""})
-    return {"rows": rows, "source": source, "as_of": str(table["as_of"].iloc[0])}
+    main = table["figure"].astype(str).str.count(r"\.") <= 1
+    shown = pd.concat([table.loc[main], table.loc[~main].head(FRONT_INCIDENTS)])
+    by_figure = dict(tuple(figures.sort_values("day").groupby("figure")))
+    rows = [{"label": name, "range": _span(row.value_low, row.value_high), "main": is_main(row.figure),
+             "spark": sparkline(by_figure.get(row.figure, figures.iloc[:0]), name) if is_main(row.figure) else ""}
+            for row, name in zip(shown.itertuples(), labels(shown))]
+    return {"rows": rows, "source": source, "as_of": str(table["as_of"].iloc[0]), "more": len(table) - len(shown),
+            "table": f"{source['href'].rsplit('/', 1)[0]}/tables/key_figures.csv"}
 
 
 def situation(out_dir: Path, reports: list[dict], daily: list[dict]) -> dict:
     """Everything the front page shows about the situation."""
     figures = daily_figures(out_dir, daily)
-    return {"latest": latest_figures(out_dir, reports, daily, figures), "days": day_lines(out_dir, daily, figures),
+    return {"latest": latest_figures(out_dir, reports, daily, figures), "days": day_lines(out_dir, daily),
             "trend_rule": TREND_RULE}

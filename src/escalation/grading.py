@@ -45,8 +45,11 @@ def claim_stances(claims: pd.DataFrame, claimant_party: Mapping[str, str], party
     `claimant_party` maps a claimant to the party it speaks for; `party_side` maps a party to its side
     (a party missing from it is a side of its own)."""
     speaker = claims["claimant"].map(claimant_party)
-    speaker_side = speaker.map(lambda party: party_side.get(party, party) if isinstance(party, str) else None)
-    counted_side = claims["party"].map(lambda party: party_side.get(party, party))
+    def side(parties: pd.Series) -> pd.Series:  # a party missing from party_side is a side of its own
+        sides = parties.map(party_side)
+        return sides.where(sides.notna(), parties)
+
+    speaker_side, counted_side = side(speaker), side(claims["party"].astype(object))
     derived = pd.Series("third_party", index=claims.index, dtype=object)
     has_speaker = speaker_side.notna()
     derived[has_speaker & (speaker_side == counted_side)] = "own"

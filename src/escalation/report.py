@@ -17,6 +17,7 @@ import json
 from html import escape
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from IPython.display import HTML, Markdown, display
 
@@ -39,8 +40,10 @@ LAB_STYLE = """<style>
 .jp-RenderedHTMLCommon .escalation-caption { font-size: .9rem; max-width: 1000px; }
 .jp-RenderedHTMLCommon .escalation-caption summary { cursor: pointer; }
 </style>"""
-#: Tables longer than this are folded under a summary line.
+#: Tables longer than this are folded under a summary line...
 FOLD_ROWS = 15
+#: ...and longer than this show only their first rows, with a link to the full CSV beside the report.
+SHOWN_ROWS = 200
 
 
 class Report:
@@ -77,12 +80,14 @@ class Report:
         fig = chart(tables, window)
         for index, trace in enumerate(fig.data):  # plotly.js would draw random ids into SVG exports
             trace.uid = f"{chart.slug}-{index}"
+            _days_as_dates(trace)
         table = chart.table(tables, window)
         meta = fig.layout.meta or {}
         alt = meta.get("alt") or fig.layout.title.text or chart.slug
         caption = " ".join(filter(None, [caption, meta.get("caption", "")]))
         details = (f"<details><summary>Data behind this chart ({len(table)} rows)</summary>"
-                   f'<div class="escalation-table">{_html_table(table, self.case.timezone)}</div></details>')
+                   f'<div class="escalation-table">{_html_table(table, self.case.timezone, chart.slug)}</div>'
+                   "</details>")
         html = (  # a figure named by its caption; no role="img" around Plotly's buttons (nested-interactive)
             f'<figure class="escalation-chart" id="figure-{chart.slug}" data-slug="{chart.slug}">'
             + fig.to_html(full_html=False, include_plotlyjs=False, div_id=f"chart-{chart.slug}",
@@ -98,7 +103,7 @@ class Report:
 
     def table(self, table: pd.DataFrame, slug: str, caption: str = "") -> None:
         """Show a table and file it as `tables/<slug>.csv`."""
-        shown = _folded(_html_table(table, self.case.timezone), len(table))
+        shown = _folded(_html_table(table, self.case.timezone, slug), len(table))
         display(HTML(f'<div class="escalation-table"><p>{escape(caption)}</p>{shown}</div>'))
         if self.output_dir:
             write_csv(table, self.output_dir / "tables" / f"{slug}.csv")
@@ -106,11 +111,13 @@ class Report:
     def key_figures(self, tables: Tables, window: Window) -> None:
         """The period's headline numbers as ranges, each linked to the sources behind it."""
         figures = self._key_figures(tables, window)
+        shown = figures.head(SHOWN_ROWS)
         publishers = dict(zip(tables.sources["source_id"], tables.sources["publisher"]))
+        named = tables.events.loc[tables.events["event_id"].isin(_event_ids(shown, tables))]
         places = {e.event_id: f"{charts.place(e.location, width=60)}, {pd.Timestamp(e.event_date):%d %b}"
-                  for e in tables.events.itertuples()}
+                  for e in named.itertuples()}
         rows = []
-        for row in figures.itertuples():
+        for row in shown.itertuples():
             ids = [i for i in str(row.source_ids).split(";") if i]
             links = ", ".join(f'<a href="#{i}">{escape(str(publishers.get(i, i)))}</a>' for i in ids[:12])
             more = f" and {len(ids) - 12} more" if len(ids) > 12 else ""
@@ -120,7 +127,8 @@ class Report:
                         f"<td>{links}{more}</td></tr>")
         display(HTML('<div class="escalation-table"><table class="key-figures"><thead><tr><th>Figure</th>'
                      "<th>Range claimed</th><th>How firm</th><th>Sources</th></tr></thead><tbody>" + "".join(rows)
-                     + f"</tbody></table><p>{escape(metrics.BEST_RULE)} {escape(grading.GRADE_RULE)}</p></div>"))
+                     + f"</tbody></table>{_more_rows(len(shown), len(figures), 'key_figures')}"
+                     f"<p>{escape(metrics.BEST_RULE)} {escape(grading.GRADE_RULE)}</p></div>"))
 
     def sources(self, tables: Tables, window: Window) -> None:
         """Every page cited by the events and claims of the period, with an anchor per source id."""
@@ -129,14 +137,17 @@ class Report:
         cited = set(";".join(events["source_ids"]).split(";")) | set(claims["source_id"])
         cited |= set(metrics.displacement_series(tables, window)["source_id"])
         listed = tables.sources.loc[tables.sources["source_id"].isin(cited)].sort_values("publisher")
+        if self.output_dir:
+            write_csv(listed, self.output_dir / "tables" / "sources.csv")
         rows = "".join(
             f'<tr id="{escape(r.source_id)}"><td><code>{escape(r.source_id)}</code></td><td>{escape(r.publisher)}'
             f"{'' if r.originator == r.publisher else ' (from ' + escape(r.originator) + ')'}</td>"
             f"<td>{_link(r.url, r.title)}</td>"
             f"<td>{_moment(r.published_at, r.published_at_precision, window.zone)}</td></tr>"
-            for r in listed.itertuples())
+            for r in listed.head(SHOWN_ROWS).itertuples())
         listing = ('<table class="sources"><thead><tr><th>id</th><th>Publisher (originator)</th><th>Page</th>'
-                   f"<th>Published</th></tr></thead><tbody>{rows}</tbody></table>")
+                   f"<th>Published</th></tr></thead><tbody>{rows}</tbody></table>"
+                   + _more_rows(min(len(listed), SHOWN_ROWS), len(listed), "sources"))
         display(HTML(f'<div class="escalation-table"><p>{len(listed)} sources.</p>{_folded(listing, len(listed))}'
                      "</div>"))
 
@@ -162,6 +173,29 @@ class Report:
         if self._figures_for is not window:
             self._figures, self._figures_for = metrics.key_figures(tables, window), window
         return self._figures
+
+
+#: A daily series at least this long is written as its first day and a one-day step, not day by day.
+DAILY_STEP_FROM = 400
+DAY_MS = 86_400_000
+
+
+def _days_as_dates(trace) -> None:
+    """Whole days written as '2020-02-01' instead of plotly's '2020-02-01T00:00:00.000000000' (a third of the
+    bytes), and a long run of consecutive days as its first day and a step (x0, dx): ten years of daily
+    bars then weigh their values only."""
+    for axis in ("x", "y"):
+        values = getattr(trace, axis, None)
+        if not (isinstance(values, np.ndarray) and np.issubdtype(values.dtype, np.datetime64)):
+            continue
+        days = values.astype("datetime64[D]")
+        if not (days == values).all():
+            continue
+        steps = np.diff(days).astype("int64")
+        if axis == "x" and len(days) >= DAILY_STEP_FROM and (steps == 1).all() and "x0" in trace:
+            trace.update(x=None, x0=str(days[0]), dx=DAY_MS)
+        else:
+            setattr(trace, axis, np.datetime_as_string(days, unit="D"))
 
 
 def _weight(row) -> str:
@@ -200,9 +234,26 @@ def _moment(value, precision, zone) -> str:
     return f"{local:%d %b %Y}" if precision == "day" else f"{local:%d %b %Y %H:%M}"
 
 
-def _html_table(table: pd.DataFrame, zone) -> str:
+def _event_ids(figures: pd.DataFrame, tables: Tables) -> set[str]:
+    """The events the per-incident key figures name."""
+    prefix = f"killed.{tables.case.focal.party}."
+    named = figures["figure"].astype(str)
+    return set(named.loc[named.str.startswith(prefix)].str.slice(len(prefix)))
+
+
+def _more_rows(shown: int, total: int, slug: str) -> str:
+    """The line under a table cut to its first rows, linking the full CSV beside the report."""
+    if shown >= total:
+        return ""
+    return (f'<p class="table-cut">Showing {shown:,} of {total:,} rows; the full table is in '
+            f'<a href="tables/{escape(slug)}.csv">tables/{escape(slug)}.csv</a>.</p>')
+
+
+def _html_table(table: pd.DataFrame, zone, slug: str) -> str:
     """A table as HTML with empty cells (not <NA>) for unknown values, and date-only moments as dates (their
-    day in the case's zone)."""
+    day in the case's zone); past SHOWN_ROWS rows, the first ones and a link to the full CSV."""
+    total = len(table)
+    table = table.head(SHOWN_ROWS)
     shown = table.astype(object).where(table.notna(), "")
     if "published_at_precision" in table:
         day_only = table["published_at_precision"].eq("day")
@@ -210,12 +261,16 @@ def _html_table(table: pd.DataFrame, zone) -> str:
             if isinstance(table[column].dtype, pd.DatetimeTZDtype) and column.startswith("published"):
                 local = table[column].dt.tz_convert(zone)
                 shown.loc[day_only & table[column].notna(), column] = local.dt.strftime("%Y-%m-%d")
-    return shown.to_html(index=False, border=0, classes="data-table", justify="left")
+    return (shown.to_html(index=False, border=0, classes="data-table", justify="left")
+            + _more_rows(len(table), total, slug))
 
 
 def _folded(html: str, rows: int) -> str:
     """A long table folded under a line that says how long it is; a short one as it is."""
-    return html if rows <= FOLD_ROWS else f"<details><summary>Show all {rows} rows</summary>{html}</details>"
+    if rows <= FOLD_ROWS:
+        return html
+    summary = f"Show all {rows} rows" if rows <= SHOWN_ROWS else f"Show the first {SHOWN_ROWS} of {rows:,} rows"
+    return f"<details><summary>{summary}</summary>{html}</details>"
 
 
 __all__ = ["Report", "LAB_ONLY"]

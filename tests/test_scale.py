@@ -1,0 +1,180 @@
+"""Metrics, the map and the tables at scale: the Idlib case copied COPIES times (SYNTHETIC: each copy's event
+and claim ids get a suffix, nothing else changes), so every sum over the copies is COPIES times the figure the
+independent plain-Python reading (tests/reference.py) computes from the CSV files."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import date, datetime
+
+import numpy as np
+import pandas as pd
+import pytest
+import reference
+from IPython.core.interactiveshell import InteractiveShell
+from IPython.utils.capture import capture_output
+
+from escalation import charts, metrics, report
+from escalation.metrics import Window
+from escalation.report import Report
+
+COPIES = 1_800  # 111 events × 1,800 ≈ 200,000 events, ≈ 385,000 claims (SYNTHETIC copies)
+START, END = date(2020, 2, 1), date(2020, 3, 6)
+AS_OF = datetime.fromisoformat("2020-03-06T23:59:00+03:00")
+PARTY = "turkish_military"
+
+
+def _suffixed(column: pd.Series, copy: np.ndarray) -> pd.Series:
+    return column + pd.Series("~" + copy.astype(str), index=column.index, dtype=column.dtype)
+
+
+def replicated(tables, copies: int):
+    """The tables with every event and claim repeated `copies` times under distinct ids."""
+    frames = dict(tables.frames)
+    for name, ids in (("events", ["event_id"]), ("claims", ["claim_id", "event_id"])):
+        frame = tables.frames[name]
+        big = frame.loc[frame.index.repeat(copies)].reset_index(drop=True)
+        copy = np.tile(np.arange(copies), len(frame))
+        frames[name] = big.assign(**{column: _suffixed(big[column], copy) for column in ids})
+    return dataclasses.replace(tables, frames=frames)
+
+
+@pytest.fixture(scope="module")
+def scaled(tables):
+    return replicated(tables, COPIES)
+
+
+@pytest.fixture(scope="module")
+def window(tables):
+    return Window.from_params("2020-02-01", "2020-03-06", zone=tables.case.timezone)
+
+
+def test_the_scaled_case_is_as_large_as_claimed(scaled, tables):
+    assert len(scaled.events) == COPIES * len(tables.events) >= 199_000
+    assert scaled.events["event_id"].is_unique and scaled.claims["claim_id"].is_unique
+
+
+def test_incident_sums_over_time_are_the_copies_times_an_independent_sum(scaled, window):
+    over_time = metrics.incident_sum_over_time(scaled, window)
+    claims = reference.rows("claims")
+    moments = sorted({reference.moment(c["published_at"]) for c in claims
+                      if c["scope"] == "event" and c["party"] == PARTY and c["measure"] == "killed"})
+    assert len(over_time) == len(moments)
+    for index in (0, len(moments) // 3, len(moments) // 2, len(moments) - 1):
+        row = over_time.iloc[index]
+        assert row["moment"] == pd.Timestamp(moments[index])
+        low, best, high = reference.party_totals(moments[index], START, END, PARTY)
+        assert (row["low"], row["best"], row["high"]) == (COPIES * low, COPIES * best, COPIES * high)
+
+
+def test_each_running_total_is_set_beside_the_incident_sum_known_when_it_was_published(scaled, window):
+    table = metrics.reconciliation(scaled, window)
+    totals = [c for c in reference.rows("claims")
+              if c["scope"] == "running_total" and c["party"] == PARTY and c["measure"] == "killed"]
+    assert len(table) == COPIES * len(totals)
+    for claim in totals[:: max(1, len(totals) // 5)]:
+        period = date.fromisoformat(claim["period_start"]), date.fromisoformat(claim["period_end"])
+        _, best, _ = reference.party_totals(reference.moment(claim["published_at"]), *period, PARTY)
+        rows = table.loc[table["claim_id"].str.startswith(claim["claim_id"] + "~")]
+        assert len(rows) == COPIES
+        assert set(rows["incident_best"]) == {COPIES * best}
+        assert set(rows["gap_to_best"]) == {int(claim["value_low"]) - COPIES * best}
+
+
+def test_key_figures_at_scale(scaled, window):
+    figures = metrics.key_figures(scaled, window).set_index("figure")
+    events = sum(reference.events_per_day(AS_OF, START, END).values())
+    assert figures.loc["events", "value_low"] == COPIES * events
+    low, _, high = reference.party_totals(AS_OF, START, END, PARTY)
+    assert (figures.loc[f"killed.{PARTY}", "value_low"], figures.loc[f"killed.{PARTY}", "value_high"]) == (
+        COPIES * low, COPIES * high)
+    incidents = figures.loc[figures.index.str.startswith(f"killed.{PARTY}.")]
+    expected = {event_id: reference.incident_range(claims)
+                for (event_id, party), claims in reference.current_claims(AS_OF, START, END).items() if party == PARTY}
+    assert len(incidents) == COPIES * len(expected)
+    for event_id, (low, _, high) in list(expected.items())[:5]:
+        copy = incidents.loc[f"killed.{PARTY}.{event_id}~7"]
+        assert (copy["value_low"], copy["value_high"]) == (low, high)
+
+
+def test_a_large_map_is_drawn_as_grid_cells_and_says_so(scaled, window):
+    fig = charts.event_map(scaled, window)
+    located = len(metrics.map_points(scaled, window))
+    assert located > charts.MAP_EVENT_LIMIT
+    caption = fig.layout.meta["caption"]
+    assert f"The {located:,} located events are more than the {charts.MAP_EVENT_LIMIT:,}" in caption
+    assert "grid cells" in caption and "No day slider" in caption
+    (cells,) = [t for t in fig.data if t.name == "events per grid cell"]
+    assert sum(cells.customdata[:, 0]) == located, "every located event is counted in one cell"
+    assert sum(cells.customdata[:, 1]) == metrics.map_points(scaled, window)["best"].sum()
+    assert not fig.layout.sliders
+    assert len(fig.to_json()) < 200_000
+
+
+def test_a_small_map_keeps_its_events_and_day_slider(tables, window):
+    fig = charts.event_map(tables, window)
+    assert "grid cells" not in fig.layout.meta["caption"] and fig.layout.sliders
+
+
+@pytest.fixture(scope="module")
+def shell():
+    return InteractiveShell.instance()
+
+
+def test_long_tables_show_their_first_rows_and_link_the_full_csv(shell, tmp_path, tables):
+    rows = report.SHOWN_ROWS * 3 + 7
+    table = pd.DataFrame({"event_id": [f"SYN-{n}" for n in range(rows)], "value": range(rows)})
+    with capture_output() as captured:
+        Report(tmp_path, tables.case).table(table, "synthetic-events", "Synthetic events")
+    (html,) = [output.data["text/html"] for output in captured.outputs]
+    assert html.count("</tr>") == report.SHOWN_ROWS + 1  # the header row and the rows shown
+    assert f"Showing {report.SHOWN_ROWS:,} of {rows:,} rows" in html
+    assert '<a href="tables/synthetic-events.csv">' in html
+    assert len(pd.read_csv(tmp_path / "tables" / "synthetic-events.csv")) == rows
+
+
+def test_a_short_table_is_shown_whole(shell, tmp_path, tables):
+    table = pd.DataFrame({"value": range(report.SHOWN_ROWS)})
+    with capture_output() as captured:
+        Report(tmp_path, tables.case).table(table, "short")
+    (html,) = [output.data["text/html"] for output in captured.outputs]
+    assert html.count("</tr>") == report.SHOWN_ROWS + 1 and "Showing" not in html
+
+
+def test_the_heatmap_folds_the_actors_that_do_not_fit(scaled, window):
+    pairs = metrics.actor_pairs(scaled, window)
+    many = pd.concat([pairs.assign(actor1=pairs["actor1"] + f" (synthetic {n})") for n in range(4)])
+    folded, sentence = charts._top_actors(many)
+    assert folded["actor1"].nunique() == charts.HEATMAP_ACTORS + 1
+    assert folded["events"].sum() == many["events"].sum()
+    assert f"of the {many['actor1'].nunique():,} actor1 values" in sentence
+
+
+def test_the_territorial_timeline_draws_the_places_that_changed_hands_most(tables, window):
+    copies = 5
+    many = replicated(tables, copies)
+    copy = np.tile(np.arange(copies), len(tables.events))
+    # copies 1.. move to places of their own (SYNTHETIC names); copy 0 keeps the real places
+    renamed = many.events["location"].where(copy == 0, _suffixed(many.events["location"], copy))
+    many = dataclasses.replace(many, frames={**many.frames, "events": many.events.assign(location=renamed)})
+    changes = metrics.territorial_changes(many, window)["location"].map(charts.place)
+    places = changes.nunique()
+    assert places > charts.TERRITORY_PLACES
+    fig = charts.territorial_changes(many, window)
+    drawn = {y for t in fig.data if t.mode == "markers" for y in t.y}
+    assert len(drawn) == charts.TERRITORY_PLACES
+    busiest = changes.value_counts()
+    assert busiest.index[0] in drawn and busiest.iloc[0] > 1
+    assert f"Only the {charts.TERRITORY_PLACES} places that changed hands most often are drawn" in (
+        fig.layout.meta["caption"])
+    assert f"{places:,} places" in fig.layout.meta["caption"]
+
+
+def test_ten_years_of_daily_bars_are_written_as_a_first_day_and_a_step(shell, tables):
+    long = Window.from_params("2012-01-01", "2021-12-31", zone=tables.case.timezone)
+    with capture_output() as captured:
+        Report(None, tables.case).chart(charts.events_per_day, tables, long)
+    figure = captured.outputs[0].data["application/vnd.plotly.v1+json"]
+    bars = [t for t in figure["data"] if t["type"] == "bar"]
+    assert bars and all(t["x0"] == "2012-01-01" and t["dx"] == report.DAY_MS and "x" not in t for t in bars)
+    assert len(captured.outputs[0].data["text/html"]) < 600_000  # 3,653 days × 7 traces
