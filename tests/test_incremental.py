@@ -127,7 +127,7 @@ def test_a_parquet_table_sees_the_same_rows_as_its_csv(data_copy):
         column_types=dict.fromkeys(header, pa.string())))
     pyarrow.parquet.write_table(table, data_copy / "claims.parquet", compression="zstd")
     (data_copy / "claims.csv").unlink()
-    edit_descriptor(data_copy, lambda resources: resources["claims"].update(path="claims.parquet"))
+    edit_descriptor(data_copy, lambda resources: resources["claims"].update(path="claims.parquet", format="parquet"))
     assert {day: visible_counts(data_copy, day) for day in DAYS[::5]} == counts
     before = day_digests(data_copy)
     frame = pyarrow.parquet.read_table(data_copy / "claims.parquet").to_pandas()
