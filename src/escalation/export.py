@@ -1,11 +1,11 @@
-"""Executed notebook → reader-facing, self-contained HTML.
+"""Executed notebook → reader-facing HTML that opens offline.
 
 Code cells are hidden, the notebook's stderr is dropped, every CDN URL nbconvert knows about is
 blanked and its blocks are overridden, so the page loads nothing from the network. plotly.js comes
 in one of two forms (see `assets`): the output folder's shared file, referenced relatively, or
-inlined in the page head for a report that travels alone. The header carries
-the title, parameters, generation time and a table of contents; the footer the provenance (input
-hashes, versions, commit).
+inlined in the page head for a report that travels alone. The header carries the title,
+parameters, generation time and a table of contents; the footer the provenance (input hashes,
+versions, commit).
 """
 
 from __future__ import annotations
