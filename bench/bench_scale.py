@@ -74,7 +74,7 @@ def report(label: str, outcome: dict, baseline: float, target: tuple[float, floa
 
 
 def html_sizes(out: Path) -> None:
-    for page in sorted(out.glob("*/*.html")):  # the published reports (their folders link the current version)
+    for page in sorted(out.glob("[!.]*/*.html")):  # the published reports (their folders link the current version)
         size = page.stat().st_size / 1e6
         flag = "ok" if size <= HTML_TARGET_MB else "OVER TARGET"
         print(f"    {str(page.relative_to(out)):40s} {size:6.2f} MB  target ≤ {HTML_TARGET_MB} MB  {flag}", flush=True)

@@ -388,9 +388,8 @@ def reconciliation(tables: Tables, window: Window) -> pd.DataFrame:
     totals = totals.sort_values(["published_at", "claim_id"]).reset_index(drop=True)
     changes = _incident_changes(tables, window)
     known = pd.DataFrame(0, index=totals.index, columns=["low", "best", "high", "incidents"], dtype="int64")
-    for (first_day, last_day), group in totals.groupby(["period_start", "period_end"], sort=False):
-        known.loc[group.index] = _sums_at(changes, first_day, last_day, group["published_at"]).set_axis(
-            group.index).to_numpy()
+    for (first_day, last_day), group in totals.groupby(["period_start", "period_end"], sort=False):  # few periods
+        known.loc[group.index] = _sums_at(changes, first_day, last_day, group["published_at"]).to_numpy()
     reported = totals["value_low"].astype("int64")
     table = pd.DataFrame({
         "claim_id": totals["claim_id"], "claimant": totals["claimant"], "published_at": totals["published_at"],
