@@ -103,7 +103,7 @@ def _dask(payloads: list[dict], scheduler: str | None) -> Iterator[Iterator[Note
         run = uuid.uuid4().hex[:8]
         futures = {client.submit(runner.build_report, payload, key=f"escalation-{run}-{payload['name']}",
                                  pure=False): payload for payload in payloads}
-        yield (_result(future, futures[future]) for future in completed(futures))
+        yield (_result(future, futures[future]) for future in completed(futures, loop=client.loop))
     finally:
         client.close()
 

@@ -234,11 +234,20 @@ def stop_process_runner() -> None:
 
 
 def start_worker(parent_pid: int) -> None:
-    """Initializer of a local worker process: die with the build, and warm up before the first report."""
+    """Initializer of a local worker process: die with the build, and warm up before the first report (a
+    runner that cannot start is tried again by the first report, which then fails with the cause)."""
     lifeline.die_with_parent(parent_pid, signal.SIGKILL)
-    process_runner()
+    try:
+        process_runner()
+    except Exception as error:  # noqa: BLE001 - an initializer that raises breaks the pool without a word
+        log.error("the worker could not start its kernel and Chromium: %s: %s", type(error).__name__, error)
 
 
 def build_report(job: dict) -> NotebookResult:
     """The task an executor runs: one report on this process's warm runner."""
-    return process_runner().build(job)
+    try:
+        warm = process_runner()
+    except Exception as error:  # noqa: BLE001 - the report fails with the cause; the next one tries again
+        return NotebookResult(job["name"], "failed", error=f"{label(job)}: the worker could not start its kernel "
+                                                           f"and Chromium: {type(error).__name__}: {error}")
+    return warm.build(job)
