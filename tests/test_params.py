@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from escalation import build, params
+from escalation import jobs, params
 
-NOTEBOOKS = build.discover()
+NOTEBOOKS = jobs.discover()
 
 
 @pytest.fixture(scope="module")

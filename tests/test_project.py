@@ -7,7 +7,7 @@ import tomllib
 
 import yaml
 
-from escalation import build, paths
+from escalation import jobs, paths
 
 
 def test_environment_yml_and_pyproject_pin_the_same_versions():
@@ -21,7 +21,7 @@ def test_environment_yml_and_pyproject_pin_the_same_versions():
 
 
 def test_report_notebooks_are_committed_without_outputs_and_with_one_parameters_cell():
-    notebooks = build.discover()
+    notebooks = jobs.discover()
     assert [n.stem for n in notebooks][:3] == ["01_events_overview", "02_casualty_claims", "03_escalation_summary"]
     for path in notebooks:
         nb = json.loads(path.read_text(encoding="utf-8"))
@@ -32,10 +32,10 @@ def test_report_notebooks_are_committed_without_outputs_and_with_one_parameters_
 
 
 def test_the_explore_notebook_is_committed_clean_and_is_not_built_as_a_report():
-    path = paths.NOTEBOOKS_DIR / build.EXPLORE_NOTEBOOK
+    path = paths.NOTEBOOKS_DIR / jobs.EXPLORE_NOTEBOOK
     nb = json.loads(path.read_text(encoding="utf-8"))
     code = [c for c in nb["cells"] if c["cell_type"] == "code"]
     assert all(not c["outputs"] and c["execution_count"] is None for c in code)
     assert len([c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]) == 1
     assert nb["metadata"]["kernelspec"]["name"] == "escalation"
-    assert path not in build.discover() and path.is_file()
+    assert path not in jobs.discover() and path.is_file()

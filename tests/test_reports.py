@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from browser import render
 
-from escalation import build
+from escalation import jobs
 from escalation.assets import plotly_asset_name
 
 pytestmark = pytest.mark.slow
@@ -28,7 +28,7 @@ def manifests(reports: Path) -> list[dict]:
 
 
 def test_every_notebook_becomes_a_report_listed_in_the_index(reports):
-    names = [n.stem for n in build.discover()]
+    names = [n.stem for n in jobs.discover()]
     index = (reports / "index.html").read_text()
     for name in names:
         assert (reports / name / f"{name}.html").is_file()

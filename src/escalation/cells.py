@@ -20,16 +20,3 @@ def describe(source_nb: Path, executed_index: int | None) -> str:
         return f"cell {index + 1}"
     first_line = nb.cells[index].source.strip().splitlines()[0] if nb.cells[index].source.strip() else ""
     return f"cell {index + 1} ({first_line[:60]!r})"
-
-
-def running(executed_nb: Path) -> int | None:
-    """The index of the cell papermill marked as running in a partly executed notebook (saved at each cell
-    start), or None."""
-    import nbformat
-
-    try:
-        nb = nbformat.read(executed_nb, as_version=4)
-    except (OSError, ValueError):
-        return None
-    return next((i for i, c in enumerate(nb.cells)
-                 if c.get("metadata", {}).get("papermill", {}).get("status") == "running"), None)

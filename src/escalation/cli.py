@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from escalation import paths
-from escalation.pool import CELL_TIMEOUT, REPORT_TIMEOUT
+from escalation.jobs import CELL_TIMEOUT, REPORT_TIMEOUT
 
 EXIT_FAILED, EXIT_USAGE, EXIT_DATA, EXIT_LOCKED = 1, 2, 3, 75
 
@@ -83,7 +83,11 @@ def _common_build_options(function):
         click.option("--notebooks", "notebooks_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
                      default=paths.NOTEBOOKS_DIR, show_default=True, help="Folder of NN_name.ipynb notebooks."),
         click.option("--workers", type=click.IntRange(1, 16), default=2, show_default=True,
-                     help="Notebooks executed in parallel."),
+                     help="Worker processes (each with a kernel and a Chromium) on this machine."),
+        click.option("--executor", "executor_name", type=click.Choice(["local", "dask"]), default="local",
+                     show_default=True, help="Run the reports on this machine or on a Dask cluster (see --scheduler)."),
+        click.option("--scheduler", metavar="ADDRESS",
+                     help="The Dask scheduler for --executor dask, e.g. tcp://10.0.0.5:8786."),
         click.option("--wait/--no-wait", default=False, show_default=True,
                      help="Wait for another running build instead of exiting with code 75."),
         click.option("--force", is_flag=True, help="Rebuild reports whose inputs have not changed."),
@@ -130,6 +134,7 @@ def _run(jobs, options: dict, all_or_nothing: bool) -> None:
                              force=options["force"], all_or_nothing=all_or_nothing,
                              generated_at=options["build_time"], cell_timeout=options["cell_timeout"],
                              report_timeout=options["report_timeout"], wide_period=options["wide_period"],
+                             executor_name=options["executor_name"], scheduler=options["scheduler"],
                              self_contained=options["self_contained"])
     except builder.UsageError as error:
         click.echo(f"error: {error}", err=True)
@@ -153,17 +158,16 @@ def _run(jobs, options: dict, all_or_nothing: bool) -> None:
 @_common_build_options
 def build(pairs, params_file, notebooks_dir, **options) -> None:
     """Execute every report notebook with papermill and publish HTML reports and figures."""
-    from escalation import build as builder
+    from escalation import jobs as report_jobs
     from escalation import params
 
-    notebooks = builder.discover(notebooks_dir)
+    notebooks = report_jobs.discover(notebooks_dir)
     if not notebooks:
         click.echo(f"error: no report notebooks (NN_name.ipynb) in {notebooks_dir}", err=True)
         sys.exit(EXIT_USAGE)
     declared_by = params.declared(notebooks)
     values = _checked_values(pairs, params_file, notebooks, declared_by)
-    jobs = builder.report_jobs(values, notebooks, declared_by)
-    _run(jobs, options, all_or_nothing=True)
+    _run(report_jobs.report_jobs(values, notebooks, declared_by), options, all_or_nothing=True)
 
 
 @main.command()
@@ -174,9 +178,9 @@ def backfill(first, last, pairs, params_file, notebooks_dir, **options) -> None:
     """One daily situation report per day, as of 23:59 in the case's time zone, into <out>/daily/YYYY-MM-DD/.
 
     Reports whose inputs did not change are skipped, so a scheduler can run this every day."""
-    from escalation import build as builder
+    from escalation import jobs as report_jobs
 
-    notebook = notebooks_dir / builder.DAILY_NOTEBOOK
+    notebook = notebooks_dir / report_jobs.DAILY_NOTEBOOK
     if not notebook.is_file():
         click.echo(f"error: {notebook} not found", err=True)
         sys.exit(EXIT_USAGE)
@@ -186,8 +190,8 @@ def backfill(first, last, pairs, params_file, notebooks_dir, **options) -> None:
             click.echo(f"error: {fixed} is set per day by backfill", err=True)
             sys.exit(EXIT_USAGE)
     try:
-        jobs = builder.daily_jobs(first.date(), last.date(), values, notebook)
-    except builder.BuildError as error:
+        jobs = report_jobs.daily_jobs(first.date(), last.date(), values, notebook)
+    except ValueError as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(EXIT_USAGE)
     _run(jobs, options, all_or_nothing=False)

@@ -14,14 +14,42 @@ RANDOM_SVG_ID = re.compile(r"(?:clip|legend|trace|cb|^p|-)([0-9a-f]{6})(?=[xy-]|
 ID_OR_CLASS = re.compile(r'\b(?:id|class)="([^"]+)"')
 
 
-def write_figures(figure_jsons: list[Path], target: Path) -> None:
-    """PNG and SVG of every chart through kaleido and one run of the system's Chromium."""
-    import kaleido
-    import plotly.io as pio
+#: Seconds kaleido waits for one image before it gives up (a stuck Chromium fails the report).
+IMAGE_TIMEOUT = 90
+_server = {"running": False}
 
+
+def _prepare_kaleido() -> None:
     os.environ.setdefault("BROWSER_PATH", shutil.which("chromium") or "/usr/bin/chromium")
     for chatty in ("kaleido", "choreographer", "logistro"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
+
+
+def start_server() -> None:
+    """Start one Chromium for this process (kaleido's sync server); `write_figures` then reuses it instead of
+    starting a browser per call. It dies with the process (its pipe closes)."""
+    import kaleido
+
+    _prepare_kaleido()
+    kaleido.start_sync_server(mathjax=False, timeout=IMAGE_TIMEOUT, silence_warnings=True)
+    _server["running"] = True
+
+
+def stop_server() -> None:
+    import kaleido
+
+    if _server["running"]:
+        kaleido.stop_sync_server(silence_warnings=True)
+        _server["running"] = False
+
+
+def write_figures(figure_jsons: list[Path], target: Path) -> None:
+    """PNG and SVG of every chart in one batch through kaleido: the process's server if started, else one
+    run of the system's Chromium."""
+    import kaleido
+    import plotly.io as pio
+
+    _prepare_kaleido()
     target.mkdir(parents=True, exist_ok=True)
     jobs = []
     for path in figure_jsons:
@@ -30,7 +58,8 @@ def write_figures(figure_jsons: list[Path], target: Path) -> None:
             jobs.append({"fig": fig, "path": str(target / f"{path.stem}.{fmt}"),
                          "opts": {"format": fmt, "width": 1000, "height": fig.layout.height or 560, "scale": 1}})
     if jobs:
-        kaleido.write_fig_from_object_sync(jobs, kopts={"mathjax": False})
+        options = {} if _server["running"] else {"kopts": {"mathjax": False, "timeout": IMAGE_TIMEOUT}}
+        kaleido.write_fig_from_object_sync(jobs, **options)
     for svg in target.glob("*.svg"):
         svg.write_text(stable_svg_ids(svg.read_text(encoding="utf-8")), encoding="utf-8")
 

@@ -1,10 +1,13 @@
 """Processes of a build die with the process that started them, and a timed-out report takes all of its
 processes with it.
 
-- A worker runs in a process group of its own (its Chromium joins it), so a timeout kills the group.
-- The worker and the kernel ask Linux to signal them when their parent dies (PR_SET_PDEATHSIG): killing
-  the build kills its workers, a dying worker takes its group down, and the kernel dies with the worker.
-  `python -m escalation.lifeline COMMAND...` does this for the kernel and then runs the kernel itself.
+- A local worker and each kernel ask Linux to kill them when their parent dies (PR_SET_PDEATHSIG): killing
+  the build kills its workers, and a kernel dies with its worker. `python -m escalation.lifeline COMMAND...`
+  does this for the kernel and then runs the kernel itself.
+- A kernel runs in a session of its own (jupyter_client starts it so), so the report timeout kills it and
+  whatever it started as one process group.
+- A worker's Chromium (kaleido) talks to it through a pipe and exits when the pipe closes, that is when the
+  worker dies.
 """
 
 from __future__ import annotations
@@ -28,19 +31,8 @@ def die_with_parent(parent_pid: int, sig: int = signal.SIGKILL) -> None:
         os._exit(1)
 
 
-def start_worker_group(parent_pid: int) -> None:
-    """Run in a new worker before it starts: a process group of its own, ended with its parent."""
-    os.setpgid(0, 0)
-    die_with_parent(parent_pid, signal.SIGTERM)
-
-
-def end_group_on_term() -> None:
-    """In a worker: SIGTERM (its parent died, or it was stopped) kills the worker's whole process group."""
-    signal.signal(signal.SIGTERM, lambda *_: os.killpg(os.getpgrp(), signal.SIGKILL))
-
-
 def kill_group(pid: int) -> None:
-    """Kill a worker and every process of its group."""
+    """Kill a process group (a kernel and what it started)."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
 

@@ -1,0 +1,117 @@
+"""Where reports run: worker processes on this machine (`concurrent.futures`), or a Dask cluster.
+
+Either way each worker process keeps one warm `runner.ReportRunner` (a kernel and a Chromium) for all
+the reports it builds, and hands back a `NotebookResult` per report. Everything else — the lock, the
+incremental skip, publishing and failure records — stays in the build's own process, so it behaves
+the same whichever executor ran the reports.
+
+- `local`: a `ProcessPoolExecutor` of `workers` processes; each starts its runner in the pool's
+  initializer and dies with the build (`lifeline`), taking its kernel and Chromium with it.
+- `dask`: a `distributed.Client` on the scheduler at `scheduler`; each Dask worker process starts its
+  runner on its first report and stops it when the worker closes (a worker plugin). The workers must
+  see the notebooks, the data and the output folder at the same paths as the build.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
+
+from escalation.jobs import NotebookResult, label
+
+log = logging.getLogger("escalation.build")
+
+EXECUTORS = ("local", "dask")
+
+
+class ExecutorError(RuntimeError):
+    """The executor cannot be used: the Dask extra is missing, or its scheduler cannot be reached."""
+
+
+def run_all(payloads: list[dict], on_result: Callable[[NotebookResult], None] | None = None,
+            executor: str = "local", workers: int = 2, scheduler: str | None = None,
+            progress: bool | None = None) -> list[NotebookResult]:
+    """Build every payload; `on_result` sees each result as it comes. A bar on a terminal, log lines otherwise."""
+    from tqdm import tqdm
+
+    show_bar = sys.stderr.isatty() if progress is None else progress
+    opened = _dask(payloads, scheduler) if executor == "dask" else _local(payloads, workers)
+    results = {}
+    with opened as finished, tqdm(total=len(payloads), desc="reports", unit="report", disable=not show_bar,
+                                  file=sys.stderr) as bar:
+        for result in finished:
+            results[result.name] = result
+            if on_result:
+                on_result(result)
+            bar.update(1)
+            if not show_bar:
+                if result.status == "ok":
+                    log.info("built %s in %.1f s", result.name, sum(result.seconds.values()))
+                else:
+                    log.error("FAILED %s", result.error)
+    return [results[payload["name"]] for payload in payloads]
+
+
+@contextmanager
+def _local(payloads: list[dict], workers: int) -> Iterator[Iterator[NotebookResult]]:
+    """Worker processes started fresh (`spawn`: no state of the build is copied into them)."""
+    from escalation import runner  # papermill and the Jupyter stack: imported only when there are reports
+
+    pool = ProcessPoolExecutor(max_workers=max(1, min(workers, len(payloads))),
+                               mp_context=multiprocessing.get_context("spawn"),
+                               initializer=runner.start_worker, initargs=(os.getpid(),))
+    try:
+        futures = {pool.submit(runner.build_report, payload): payload for payload in payloads}
+        yield (_result(future, futures[future]) for future in as_completed(futures))
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in list(getattr(pool, "_processes", {}).values()):  # their kernels and Chromium follow
+            process.kill()
+        raise
+    pool.shutdown(wait=True)
+
+
+@contextmanager
+def _dask(payloads: list[dict], scheduler: str | None) -> Iterator[Iterator[NotebookResult]]:
+    from escalation import runner
+
+    try:
+        from distributed import Client
+        from distributed import as_completed as completed
+        from distributed.diagnostics.plugin import WorkerPlugin
+    except ImportError as error:
+        raise ExecutorError("--executor dask needs the dask extra: pip install 'escalation[dask]'") from error
+    try:
+        client = Client(scheduler, timeout="20s", set_as_default=False)
+    except OSError as error:
+        raise ExecutorError(f"cannot reach the Dask scheduler at {scheduler}: {error}") from error
+
+    class RunnerPlugin(WorkerPlugin):
+        """Stops a Dask worker's runner (kernel and Chromium) when the worker closes."""
+
+        def teardown(self, worker) -> None:
+            runner.stop_process_runner()
+
+    try:
+        client.register_plugin(RunnerPlugin(), name="escalation-runner")
+        run = uuid.uuid4().hex[:8]
+        futures = {client.submit(runner.build_report, payload, key=f"escalation-{run}-{payload['name']}",
+                                 pure=False): payload for payload in payloads}
+        yield (_result(future, futures[future]) for future in completed(futures, loop=client.loop))
+    finally:
+        client.close()
+
+
+def _result(future, payload: dict) -> NotebookResult:
+    """The report's result, or a failure naming the report when its worker died or the task was lost."""
+    try:
+        return future.result()
+    except Exception as error:  # noqa: BLE001 - a dead worker must not stop the other reports
+        return NotebookResult(payload["name"], "failed",
+                              error=f"{label(payload)}: the worker was lost ({type(error).__name__}: {error})")
