@@ -13,6 +13,7 @@ import pytest
 from browser import render
 
 from escalation import build, incremental, paths
+from escalation.jobs import report_jobs
 from escalation.params import declared
 
 pytestmark = pytest.mark.slow
@@ -46,7 +47,7 @@ def notebook(tmp_path_factory) -> Path:
 
 
 def run(notebook: Path, out: Path, **options) -> build.BuildResult:
-    jobs = build.report_jobs({}, [notebook], declared([notebook]))
+    jobs = report_jobs({}, [notebook], declared([notebook]))
     return build.run(jobs, out_dir=out, figures_dir=out.parent / "figures", workers=1, progress=False,
                      generated_at="2026-01-01T00:00:00+00:00", **options)
 
