@@ -12,6 +12,8 @@ from pathlib import Path
 #: colour-bar gradients (`g<id>-cb<id>`) and colour-bar axes (`ycb<id>tick`).
 RANDOM_SVG_ID = re.compile(r"(?:clip|legend|trace|cb|^p|-)([0-9a-f]{6})(?=[xy-]|tick|title|$)")
 ID_OR_CLASS = re.compile(r'\b(?:id|class)="([^"]+)"')
+#: The files written for each chart (the incremental key checks they are all still there).
+FORMATS = ("png", "svg")
 
 
 #: Seconds kaleido waits for one image before it gives up (a stuck Chromium fails the report).
@@ -54,7 +56,7 @@ def write_figures(figure_jsons: list[Path], target: Path) -> None:
     jobs = []
     for path in figure_jsons:
         fig = pio.from_json(path.read_text(encoding="utf-8"))
-        for fmt in ("png", "svg"):
+        for fmt in FORMATS:
             jobs.append({"fig": fig, "path": str(target / f"{path.stem}.{fmt}"),
                          "opts": {"format": fmt, "width": 1000, "height": fig.layout.height or 560, "scale": 1}})
     if jobs:

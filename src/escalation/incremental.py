@@ -41,6 +41,7 @@ import pyarrow.parquet
 
 from escalation import __version__
 from escalation.case import CaseError, load_case
+from escalation.images import FORMATS
 from escalation.moments import end_of_day, parse_moment
 from escalation.schema import ForeignKey, foreign_keys, known_at_columns, read_datapackage, table_paths
 
@@ -410,5 +411,5 @@ def published_key(report_dir: Path, figures_dir: Path | None = None) -> str | No
     if content.get("plotly_js"):
         expected.append(report_dir / content["plotly_js"])
     if figures_dir is not None:
-        expected += [figures_dir / f"{slug}.{kind}" for slug in content.get("figures", []) for kind in ("png", "svg")]
+        expected += [figures_dir / f"{slug}.{kind}" for slug in content.get("figures", []) for kind in FORMATS]
     return content.get("input_key") if all(path.is_file() for path in expected) else None
