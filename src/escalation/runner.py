@@ -149,7 +149,7 @@ class ReportRunner:
         result.seconds = {"kernel_start": round(wall - duration, 3), "execution": round(duration, 3)}
         self._stage, started = "export", time.perf_counter()
         result.html_bytes = export_html(executed, workdir / job["html_name"], job["context"],
-                                        plotly_src=job["context"]["plotly_src"])
+                                        plotly_src=job["context"].get("plotly_src"))
         result.seconds["export"] = round(time.perf_counter() - started, 3)
         executed.unlink()  # it carries run times; the HTML, tables and figures are the report
         self._stage, started = "figures", time.perf_counter()
