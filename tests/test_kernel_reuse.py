@@ -14,6 +14,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -45,7 +46,9 @@ def job(notebook: Path, **parameters) -> dict:
 def runner():
     from escalation.runner import ReportRunner
 
+    earlier = set(_children(os.getpid()))  # what other tests of this session left running is not the runner's
     warm = ReportRunner()
+    warm.earlier_children = earlier
     yield warm
     warm.stop()
 
@@ -106,10 +109,21 @@ def test_a_report_deaf_to_interrupts_is_ended_at_the_report_timeout_and_its_kern
 
 def test_stopping_a_runner_ends_its_kernel_and_chromium(runner):
     """Last in this file: stops the shared runner (kaleido's server is one per process)."""
-    started = set(_children(os.getpid()))  # this process starts nothing else: they are the runner's
+    started = set(_children(os.getpid())) - runner.earlier_children
     assert runner.kernel_pid in started and len(started) >= 2, "no kernel and Chromium are running"
     runner.stop()
-    assert not [pid for pid in started if Path(f"/proc/{pid}").exists()], "a process of the runner outlived it"
+    deadline = time.monotonic() + 10  # Chromium ends when its pipe closes, a moment after stop() returns
+    while [pid for pid in started if _running(pid)] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not [pid for pid in started if _running(pid)], "a process of the runner outlived it"
+
+
+def _running(pid: int) -> bool:
+    """The process exists and has not ended (a zombie has ended; only its exit status waits to be read)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def _children(pid: int) -> list[int]:
