@@ -30,6 +30,8 @@ import pyarrow.parquet as pq
 from escalation import paths
 from escalation.case import load_case
 from escalation.data import Tables, column_types, validate_tables
+from escalation.incremental import package_digest
+from escalation.provenance import sha256
 from escalation.schema import TABLE_ORDER, Problem, descriptor_path, read_datapackage
 
 #: Cached validations kept: the most recently used ones (one per data change, day and code change).
@@ -37,7 +39,6 @@ KEEP = 8
 DIGESTS = "digests.json"
 PROBLEMS = pa.schema([("file", pa.string()), ("line", pa.int64()), ("column", pa.string()),
                       ("message", pa.string()), ("unit", pa.string())])
-PACKAGE_DIR = Path(__file__).parent
 
 
 def load(data_dir: Path, refresh: bool = False) -> Tables:
@@ -69,7 +70,7 @@ def _key(data_dir: Path) -> str | None:
         digests = _digests([path.resolve() for path in files])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    parts = [str(data_dir), date.today().isoformat(), _source_digest(), version("pandas"), version("pyarrow"),
+    parts = [str(data_dir), date.today().isoformat(), package_digest(), version("pandas"), version("pyarrow"),
              *digests]
     return hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()[:32]
 
@@ -86,30 +87,13 @@ def _digests(files: list[Path]) -> list[str]:
         stat = path.stat()
         known = memo.get(str(path))
         if not known or known[:2] != [stat.st_size, stat.st_mtime_ns]:
-            known = [stat.st_size, stat.st_mtime_ns, _sha256(path)]
+            known = [stat.st_size, stat.st_mtime_ns, sha256(path)]
             memo[str(path)] = known
             changed = True
         found.append(known[2])
     if changed:
         _atomic_text(memo_path, json.dumps(memo))
     return found
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 22):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _source_digest() -> str:
-    """The package's own code: a change to the validator must not be answered from an old cache."""
-    digest = hashlib.sha256(version("escalation").encode())
-    for path in sorted(PACKAGE_DIR.rglob("*.py")) + sorted(PACKAGE_DIR.rglob("*.json")):
-        digest.update(path.relative_to(PACKAGE_DIR).as_posix().encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
 
 
 def _write(folder: Path, tables: Tables) -> None:
