@@ -10,7 +10,7 @@ from pathlib import Path
 
 from escalation import incremental, paths
 from escalation.moments import end_of_day
-from escalation.params import default_value
+from escalation.params import default_value, for_notebook
 
 DAILY_NOTEBOOK = "04_daily_situation_report.ipynb"
 EXPLORE_NOTEBOOK = "00_explore.ipynb"  # interactive quick start for JupyterLab, not a report
@@ -71,7 +71,7 @@ def report_jobs(values: dict[str, object], notebooks: list[Path], declared_by: d
     jobs = []
     for nb in notebooks:
         declared_params = declared_by[nb]
-        params = {k: v for k, v in values.items() if k in declared_params}
+        params = for_notebook(values, declared_params)
         jobs.append(ReportJob(nb, nb.stem, f"{nb.stem}.html", params, shown(params, declared_params)))
     return jobs
 
