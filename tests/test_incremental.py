@@ -4,6 +4,7 @@ Parquet, with library versions, and whether the published outputs are all still 
 from __future__ import annotations
 
 import json
+import sys
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pyarrow.parquet
 import pytest
 from conftest import read_rows, write_rows
 
-from escalation import incremental, paths
+from escalation import incremental, known_order, paths
 from escalation.moments import end_of_day
 
 DAYS = [date(2020, 2, 1) + timedelta(days=i) for i in range(35)]
@@ -26,7 +27,7 @@ def day_digests(data_dir: Path) -> list[str]:
 
 def visible_counts(data_dir: Path, day: date | None) -> dict[str, int]:
     """Rows each table shows a report of `day` (None: every row that ever becomes known)."""
-    moment = incremental.NEVER - 1 if day is None else incremental._microseconds(
+    moment = incremental.NEVER - 1 if day is None else incremental.microseconds(
         end_of_day(day, incremental.case_zone(data_dir)))
     return {name: order.digest_at(moment)[1] for name, order in incremental.known_orders(data_dir).items()}
 
@@ -80,10 +81,10 @@ def test_a_source_counts_from_the_first_row_that_cites_it(data_copy):
 def test_a_later_run_reads_the_known_orders_kept_on_disk_and_sees_a_changed_file(data_copy, key_cache):
     before = day_digests(data_copy)
     incremental._orders_cache.clear()
-    kept = sorted(key_cache.glob("*.npz"))
+    kept = sorted(key_cache.glob("*.orders"))
     assert kept, "nothing kept on disk"
     assert day_digests(data_copy) == before
-    assert sorted(key_cache.glob("*.npz")) == kept, "the kept orders were computed again"
+    assert sorted(key_cache.glob("*.orders")) == kept, "the kept orders were computed again"
     add_claim(data_copy, "2020-03-01")
     incremental._orders_cache.clear()
     assert day_digests(data_copy) != before
@@ -142,17 +143,17 @@ def test_typed_parquet_moments_follow_the_rule_for_text():
     zone = incremental.case_zone(paths.DATA_DIR)
     typed = pa.table({"at": pa.array([date(2020, 2, 3), None], pa.date32())})
     text = pa.table({"at": ["2020-02-03", ""]})
-    expected = [incremental._microseconds(end_of_day(date(2020, 2, 3), zone)), incremental.ALWAYS]
-    assert incremental._column_moments(typed, ("at",), "at", zone).tolist() == expected
-    assert incremental._column_moments(text, ("at",), "at", zone).tolist() == expected
+    expected = [incremental.microseconds(end_of_day(date(2020, 2, 3), zone)), incremental.ALWAYS]
+    assert known_order._column_moments(typed, ("at",), "at", zone).tolist() == expected
+    assert known_order._column_moments(text, ("at",), "at", zone).tolist() == expected
 
 
 def test_moments_read_in_one_go_agree_with_the_rule_row_by_row():
     zone = incremental.case_zone(paths.DATA_DIR)
     cells = ["2020-02-27T22:15+03:00", "2020-02-27T22:15:30-05:00", "2020-02-27", "2020-02-27T25:00+03:00",
              "2020-02-27T22:15", "9999-12-31T23:59+00:00", "", "27/02/2020"]
-    one_by_one = [incremental._moment_of(cell, zone) for cell in cells]
-    assert incremental._moments_of(cells, zone).tolist() == one_by_one
+    one_by_one = [known_order._moment_of(cell, zone) for cell in cells]
+    assert known_order._moments_of(cells, zone).tolist() == one_by_one
     assert one_by_one[3:5] == [incremental.ALWAYS] * 2 and one_by_one[5] > one_by_one[0]
 
 
@@ -195,3 +196,21 @@ def test_a_report_missing_any_of_its_outputs_has_no_published_key(tmp_path, dele
     target = figures / deleted.split(":")[1] if deleted.startswith("figures:") else report / deleted
     target.unlink()
     assert incremental.published_key(report, figures) is None
+
+
+def test_library_versions_are_asked_again_when_a_package_is_installed(tmp_path, monkeypatch):
+    """The versions are kept between runs; a package installed ahead on the path (a new dist-info folder) is seen."""
+    site = tmp_path / "site-packages"
+    site.mkdir()
+    monkeypatch.setattr(sys, "path", [str(site), *sys.path])
+    incremental.library_versions.cache_clear()
+    try:
+        installed = incremental.library_versions()
+        assert installed["ruptures"] != "99.0"
+        metadata = site / "ruptures-99.0.dist-info" / "METADATA"
+        metadata.parent.mkdir()
+        metadata.write_text("Metadata-Version: 2.1\nName: ruptures\nVersion: 99.0\n", encoding="utf-8")
+        incremental.library_versions.cache_clear()
+        assert incremental.library_versions() == {**installed, "ruptures": "99.0"}
+    finally:
+        incremental.library_versions.cache_clear()
