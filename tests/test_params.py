@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from escalation import jobs, params
+from escalation import jobs, params, paths
 
 NOTEBOOKS = jobs.discover()
 
@@ -71,3 +71,28 @@ def test_params_file_and_pairs(tmp_path):
     assert params.parse_pairs(["end=2020-02-29"]) == {"end": "2020-02-29"}
     with pytest.raises(params.ParameterError, match="expected KEY=VALUE"):
         params.parse_pairs(["end"])
+
+
+def test_declared_parameters_are_read_again_only_when_the_notebook_changes(tmp_path, monkeypatch):
+    import papermill
+
+    notebook = tmp_path / "04_daily_situation_report.ipynb"
+    notebook.write_text((paths.NOTEBOOKS_DIR / notebook.name).read_text(encoding="utf-8"), encoding="utf-8")
+    inspected, inspect = [], papermill.inspect_notebook
+
+    def inspect_notebook(path):
+        inspected.append(path)
+        return inspect(path)
+
+    monkeypatch.setattr(papermill, "inspect_notebook", inspect_notebook)
+    monkeypatch.setattr("escalation.incremental.cache_dir", lambda: tmp_path / "key-cache")
+    first = params.declared([notebook])[notebook]
+    assert params.declared([notebook])[notebook] == first
+    assert len(inspected) == 1, "an unchanged notebook is read from the key cache"
+    text = notebook.read_text(encoding="utf-8")
+    assert '\\"2020-02-01\\"' in text
+    notebook.write_text(text.replace('\\"2020-02-01\\"', '\\"2020-01-15\\"', 1), encoding="utf-8")
+    changed = params.declared([notebook])[notebook]
+    assert len(inspected) == 2
+    assert params.default_value(first["start"]) == "2020-02-01"
+    assert params.default_value(changed["start"]) == "2020-01-15"

@@ -7,11 +7,14 @@ scheduled build must instead stop at once on a misspelt name or a malformed valu
 from __future__ import annotations
 
 import difflib
+import hashlib
 from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from pathlib import Path
 
 import yaml
+
+from escalation.incremental import kept_json, library_versions
 
 #: Parameters the build sets itself; a user cannot override them.
 INTERNAL = {"output_dir"}
@@ -58,10 +61,21 @@ CHECKS: dict[str, Callable[[str], str]] = {
 
 
 def declared(notebooks: Iterable[Path]) -> dict[Path, dict[str, dict]]:
-    """The parameters each notebook declares in its cell tagged `parameters`."""
-    import papermill
+    """The parameters each notebook declares in its cell tagged `parameters`, as papermill reads them."""
+    return {nb: _declared(nb) for nb in notebooks}
 
-    return {nb: papermill.inspect_notebook(str(nb)) for nb in notebooks}
+
+def _declared(notebook: Path) -> dict[str, dict]:
+    """papermill's reading of one notebook, kept in the key cache under the notebook's content and papermill's
+    version: a run after no change does not import papermill (over a second) to read the same cell again."""
+    key = hashlib.sha256(notebook.read_bytes() + b"\0papermill " + library_versions()["papermill"].encode())
+
+    def inspect() -> dict[str, dict]:
+        import papermill
+
+        return papermill.inspect_notebook(str(notebook))
+
+    return kept_json(f"parameters/{key.hexdigest()}.json", inspect)
 
 
 def parse_pairs(pairs: Iterable[str]) -> dict[str, str]:
