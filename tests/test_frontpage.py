@@ -12,6 +12,7 @@ from pathlib import Path
 
 from escalation import frontpage
 from escalation.index import manifests, write_index
+from escalation.publish import Destination
 
 SYNTHETIC = "synthetic test figure"
 
@@ -101,3 +102,26 @@ def test_a_long_key_figures_table_lists_its_main_figures_and_the_first_incidents
     assert section.count('class="incident"') == frontpage.FRONT_INCIDENTS
     assert "Killed: side a, synthetic-019" in section and "synthetic-020" not in section
     assert '30 more incident figures are in <a href="daily/2031-01-01/tables/key_figures.csv">' in section
+
+
+def test_the_index_is_rendered_again_only_when_what_it_shows_changed(tmp_path, monkeypatch):
+    out = tmp_path / "reports"
+    target = Destination(out, out / "figures")
+    with target.next_version() as (version, _):
+        publish_day(version, "2031-01-01", {"events": (2, 2)}, ["first figure"], events=2)
+        write_index(version, out / "_failed")
+    published, rendered, situation = target.reports.current(), [], frontpage.situation
+    monkeypatch.setattr(frontpage, "situation", lambda *args: rendered.append(args) or situation(*args))
+    target.refresh_index()
+    assert not rendered and target.reports.current() == published, "nothing changed: nothing rendered or published"
+    (out / "_failed").mkdir()
+    (out / "_failed" / "daily_2031-01-02.error.json").write_text(json.dumps(
+        {"report": "daily/2031-01-02", "error": "synthetic failure"}))
+    target.refresh_index()
+    assert len(rendered) == 1 and target.reports.current() != published
+    assert "synthetic failure" in (out / "index.html").read_text()
+    # a report whose manifest reached the published version without its index (nothing the build does, but the
+    # index must follow the manifests, whatever wrote them)
+    publish_day(target.reports.current(), "2031-01-03", {"events": (5, 5)}, [], events=3)
+    target.refresh_index()
+    assert "daily/2031-01-03/situation_report_2031-01-03.html" in (out / "index.html").read_text()

@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from escalation.index import render_index, write_index
+from escalation.index import is_current, write_index
 
 VERSIONS = ".versions"
 CURRENT = ".published"
@@ -165,11 +165,10 @@ class Destination:
                     yield reports, figures
 
     def refresh_index(self) -> None:
-        """Publish a new index when failures changed it, e.g. after a build that published no report."""
+        """Publish a new index when what it shows changed, e.g. failures after a build that published no report."""
         current = self.reports.current()
         failed_dir = self.out_dir / "_failed"
-        if current and (current / "index.html").is_file() and \
-                (current / "index.html").read_text(encoding="utf-8") == render_index(current, failed_dir):
+        if current and is_current(current, failed_dir):
             return
         with self.reports.next_version() as reports:
             write_index(reports, failed_dir)
