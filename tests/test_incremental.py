@@ -4,6 +4,8 @@ Parquet, with library versions, and whether the published outputs are all still 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 from datetime import date, timedelta
 from pathlib import Path
@@ -78,16 +80,44 @@ def test_a_source_counts_from_the_first_row_that_cites_it(data_copy):
     assert [day for day, old, new in zip(DAYS, after, again, strict=True) if old != new] == changed
 
 
-def test_a_later_run_reads_the_known_orders_kept_on_disk_and_sees_a_changed_file(data_copy, key_cache):
+def test_a_later_run_reads_the_known_orders_kept_on_disk_and_sees_a_changed_file(data_copy, key_cache, monkeypatch):
     before = day_digests(data_copy)
     incremental._orders_cache.clear()
-    kept = sorted(key_cache.glob("*.orders"))
-    assert kept, "nothing kept on disk"
-    assert day_digests(data_copy) == before
-    assert sorted(key_cache.glob("*.orders")) == kept, "the kept orders were computed again"
+    assert sorted(key_cache.glob("*.orders")), "nothing kept on disk"
+    with monkeypatch.context() as patched:
+        patched.setattr(known_order, "compute", lambda data_dir: pytest.fail("the kept orders were computed again"))
+        assert day_digests(data_copy) == before
     add_claim(data_copy, "2020-03-01")
     incremental._orders_cache.clear()
     assert day_digests(data_copy) != before
+
+
+NO_CHANGE_KEYS = """
+import sys
+from datetime import date
+from pathlib import Path
+from escalation import build, paths
+from escalation.jobs import DAILY_NOTEBOOK, daily_jobs
+jobs = daily_jobs(date(2020, 2, 1), date(2020, 3, 6), {"data_dir": sys.argv[1]}, paths.NOTEBOOKS_DIR / DAILY_NOTEBOOK)
+keys = build._input_keys(jobs, {job.name: job.data_dir for job in jobs}, False)
+heavy = ("numpy", "pandas", "pyarrow", "papermill", "jinja2")
+print(len(set(keys.values())), *sorted(name for name in heavy if name in sys.modules))
+"""
+
+
+def test_keys_after_no_change_import_no_table_reader_and_no_papermill(data_copy, tmp_path):
+    """What a no-change backfill does before it skips every report: the notebook's parameters and the tables' known
+    orders come from the key cache (numpy, pandas, pyarrow and papermill cost seconds to import)."""
+    environment = {**os.environ, "ESCALATION_CACHE": str(tmp_path / "key-cache")}
+
+    def keys_in_a_new_process() -> list[str]:
+        done = subprocess.run([sys.executable, "-c", NO_CHANGE_KEYS, str(data_copy)], capture_output=True, text=True,
+                              check=True, stdin=subprocess.DEVNULL, env=environment)
+        return done.stdout.split()
+
+    first = keys_in_a_new_process()
+    assert first[0] == "35" and "papermill" in first and "pyarrow" in first, first
+    assert keys_in_a_new_process() == ["35"]
 
 
 def test_unchanged_data_gives_unchanged_keys_and_a_rewritten_identical_file_too(data_copy):
