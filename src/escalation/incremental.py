@@ -10,11 +10,11 @@ earlier ones alone. A report whose outputs were deleted is rebuilt whatever its 
 Tables are read once per change, not once per report: each is put in the order its rows became
 known, with a running digest (`KnownOrder`: the sum of 64-bit row hashes mixed with their place;
 computed by `known_order`), so the digest of what a moment could see is a lookup, and 35 daily keys
-cost one read of each table whatever its size. The orders are kept on disk (`cache_dir`) under the
-identity of the files (path, inode, size, modification time) and of the package, as plain arrays that
-are mapped, not read: a run after no change reads no table and imports none of numpy, pyarrow or
-pandas, and a lookup touches a few pages of a million-row order. Paths and references come from
-datapackage.json; a table may be CSV or Parquet.
+cost one read of each table whatever its size. The orders are kept on disk (`cache_dir`), one file
+per data folder, with the identity of the files (path, inode, size, modification time) and of the
+package they were computed from, as plain arrays that are mapped, not read: a run after no change
+reads no table and imports none of numpy, pyarrow or pandas, and a lookup touches a few pages of a
+million-row order. Paths and references come from datapackage.json; a table may be CSV or Parquet.
 """
 
 from __future__ import annotations
@@ -170,37 +170,40 @@ def cache_dir() -> Path:
                 / "escalation" / "keys")
 
 
-_orders_cache: dict[Path, tuple[tuple, dict[str, KnownOrder]]] = {}
+_orders_cache: dict[Path, tuple[str, dict[str, KnownOrder]]] = {}
 
 
 def known_orders(data_dir: Path) -> dict[str, KnownOrder]:
     """Every table of the case in the order its rows became known: computed once per change of the files, kept in
-    memory and on disk (a no-change run of a million-row case maps arrays instead of reading the tables)."""
-    signature = _signature(data_dir)
+    memory and on disk, one file per data folder (a no-change run of a million-row case maps arrays instead of
+    reading the tables)."""
+    signature = _sha256_json(_signature(data_dir))
     cached = _orders_cache.get(data_dir)
     if cached and cached[0] == signature:
         return cached[1]
-    stored = cache_dir() / f"{_sha256_json(signature)}.orders"
-    orders = _load(stored)
+    stored = cache_dir() / f"{_sha256_json(os.path.abspath(data_dir))}.orders"
+    orders = _load(stored, signature)
     if orders is None:
         from escalation.known_order import compute
 
         orders = compute(data_dir)
-        _store(stored, orders)
+        _store(stored, signature, orders)
     _orders_cache[data_dir] = (signature, orders)
     return orders
 
 
-def _load(stored: Path) -> dict[str, KnownOrder] | None:
+def _load(stored: Path, signature: str) -> dict[str, KnownOrder] | None:
     """The orders kept in `stored`, mapped into memory (pages are read only when a lookup touches them); None
-    when missing or damaged."""
+    when missing, damaged or kept for other files (another signature)."""
     try:
         with stored.open("rb") as handle:
             mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
         end = mapped.find(b"\n")
         headers = json.loads(mapped[:end])
+        if headers["signature"] != signature:
+            return None
         view, offset, orders = memoryview(mapped), end + 1, {}
-        for name, (header, rows) in headers.items():
+        for name, (header, rows) in headers["tables"].items():
             moments = view[offset:offset + 8 * rows].cast(MOMENT_TYPE)
             running = view[offset + 8 * rows:offset + 8 * (2 * rows + 1)].cast(DIGEST_TYPE)
             offset += 8 * (2 * rows + 1)
@@ -210,14 +213,16 @@ def _load(stored: Path) -> dict[str, KnownOrder] | None:
     return orders if offset == len(mapped) else None
 
 
-def _store(stored: Path, orders: dict[str, KnownOrder]) -> None:
-    """Keep the orders for the next run: a JSON line of headers and row counts, padded so that the arrays that
-    follow (each table's moments, then its running digests) start on 8-byte boundaries. A cache that cannot be
-    written only costs time."""
-    headers = json.dumps({name: [list(order.header), len(order.moments)] for name, order in orders.items()}).encode()
+def _store(stored: Path, signature: str, orders: dict[str, KnownOrder]) -> None:
+    """Keep the orders for the next run, in place of those kept for earlier files of the same folder: a JSON line
+    (the signature, each table's header and row count), padded so that the arrays that follow (each table's
+    moments, then its running digests) start on 8-byte boundaries. A cache that cannot be written only costs
+    time."""
+    tables = {name: [list(order.header), len(order.moments)] for name, order in orders.items()}
+    headers = json.dumps({"signature": signature, "tables": tables}).encode()
     try:
         stored.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=stored.parent, suffix=".orders", delete=False) as handle:
+        with tempfile.NamedTemporaryFile(dir=stored.parent, prefix=".writing-", delete=False) as handle:
             handle.write(headers + b" " * (-(len(headers) + 1) % 8) + b"\n")
             for order in orders.values():
                 handle.write(memoryview(order.moments).cast("B"))
