@@ -20,7 +20,6 @@ import os
 import shutil
 import tempfile
 from datetime import date
-from importlib.metadata import version
 from pathlib import Path
 
 import pandas as pd
@@ -30,7 +29,7 @@ import pyarrow.parquet as pq
 from escalation import paths
 from escalation.case import load_case
 from escalation.data import Tables, column_types, validate_tables
-from escalation.incremental import package_digest
+from escalation.incremental import library_versions, package_digest
 from escalation.provenance import sha256
 from escalation.schema import TABLE_ORDER, Problem, descriptor_path, read_datapackage
 
@@ -70,7 +69,8 @@ def _key(data_dir: Path) -> str | None:
         digests = _digests([path.resolve() for path in files])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    parts = [str(data_dir), date.today().isoformat(), package_digest(), version("pandas"), version("pyarrow"),
+    installed = library_versions()
+    parts = [str(data_dir), date.today().isoformat(), package_digest(), installed["pandas"], installed["pyarrow"],
              *digests]
     return hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()[:32]
 
