@@ -96,3 +96,28 @@ def test_declared_parameters_are_read_again_only_when_the_notebook_changes(tmp_p
     assert len(inspected) == 2
     assert params.default_value(first["start"]) == "2020-02-01"
     assert params.default_value(changed["start"]) == "2020-01-15"
+
+
+def test_parameters_set_per_report_are_refused_and_their_defaults_not_compared(declared):
+    per_day = {"end": "set per day by backfill (--from, --to)"}
+    with pytest.raises(params.ParameterError, match=r"end: set per day by backfill \(--from, --to\)"):
+        params.check({"end": "2020-02-10"}, declared, per_day)
+    with pytest.raises(params.ParameterError, match="end='2020-03-06' is before start='2024-11-27'"):
+        params.check({"start": "2024-11-27"}, declared)
+    assert params.check({"start": "2024-11-27"}, declared, per_day) == {"start": "2024-11-27"}
+
+
+@pytest.mark.parametrize(("given", "message"), [
+    (["--param", "start=2020-02-10"], "start='2020-02-10' is after the first day, --from 2020-02-01"),
+    (["--param", "as_of=2020-02-28T03:00:00+03:00"], "as_of: set per day by backfill (--from, --to)"),
+])
+def test_backfill_refuses_a_start_after_its_first_day_and_a_moment_of_its_own(given, message, tmp_path):
+    from click.testing import CliRunner
+
+    from escalation.cli import main
+
+    result = CliRunner().invoke(main, ["backfill", "--from", "2020-02-01", "--to", "2020-02-03", "--out",
+                                       str(tmp_path / "reports"), *given])
+    assert result.exit_code == 2
+    assert message in result.output
+    assert not (tmp_path / "reports").exists(), "nothing ran"

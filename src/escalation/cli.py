@@ -110,7 +110,7 @@ def _common_build_options(function):
     return function
 
 
-def _checked_values(pairs, params_file, notebooks, declared_by=None) -> dict:
+def _checked_values(pairs, params_file, notebooks, declared_by=None, set_per_report=None) -> dict:
     """Parameters from the file and the command line, checked against the notebooks (exit 2 if wrong)."""
     from escalation import params
 
@@ -119,7 +119,7 @@ def _checked_values(pairs, params_file, notebooks, declared_by=None) -> dict:
         values.update(params.parse_pairs(pairs))
         if not values:
             return {}
-        return params.check(values, declared_by or params.declared(notebooks))
+        return params.check(values, declared_by or params.declared(notebooks), set_per_report)
     except params.ParameterError as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(EXIT_USAGE)
@@ -184,11 +184,12 @@ def backfill(first, last, pairs, params_file, notebooks_dir, **options) -> None:
     if not notebook.is_file():
         click.echo(f"error: {notebook} not found", err=True)
         sys.exit(EXIT_USAGE)
-    values = _checked_values(pairs, params_file, [notebook])
-    for fixed in ("end", "as_of"):
-        if fixed in values:
-            click.echo(f"error: {fixed} is set per day by backfill", err=True)
-            sys.exit(EXIT_USAGE)
+    per_day = "set per day by backfill (--from, --to)"
+    values = _checked_values(pairs, params_file, [notebook], set_per_report={"end": per_day, "as_of": per_day})
+    if str(values.get("start") or "") > first.date().isoformat():
+        click.echo(f"error: invalid parameters:\n  start={values['start']!r} is after the first day, --from "
+                   f"{first.date()}", err=True)
+        sys.exit(EXIT_USAGE)
     try:
         jobs = report_jobs.daily_jobs(first.date(), last.date(), values, notebook)
     except ValueError as error:

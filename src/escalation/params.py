@@ -100,8 +100,12 @@ def read_params_file(path: Path) -> dict[str, str]:
     return {str(k): v.isoformat() if isinstance(v, date | datetime) else str(v) for k, v in content.items()}
 
 
-def check(values: dict[str, str], declared_by: dict[Path, dict[str, dict]]) -> dict[str, object]:
-    """Reject unknown names and malformed values; returns the values converted for the notebooks."""
+def check(values: dict[str, str], declared_by: dict[Path, dict[str, dict]],
+          set_per_report: dict[str, str] | None = None) -> dict[str, object]:
+    """Reject unknown names and malformed values; returns the values converted for the notebooks.
+    `set_per_report` names the parameters the command sets for each report itself (with why), e.g. a backfill's
+    `end`: a user may not give them, and their defaults do not apply."""
+    set_per_report = set_per_report or {}
     known: dict[str, dict] = {}
     for params in declared_by.values():
         known.update(params)
@@ -109,6 +113,9 @@ def check(values: dict[str, str], declared_by: dict[Path, dict[str, dict]]) -> d
     for key, value in values.items():
         if key in INTERNAL:
             errors.append(f"{key}: set by the build, not a user parameter")
+            continue
+        if key in set_per_report:
+            errors.append(f"{key}: {set_per_report[key]}")
             continue
         if key not in known:
             hint = difflib.get_close_matches(key, known, n=1)
@@ -122,7 +129,7 @@ def check(values: dict[str, str], declared_by: dict[Path, dict[str, dict]]) -> d
             errors.append(f"{key}={value!r}: {error}")
     if errors:
         raise ParameterError("invalid parameters:\n  " + "\n  ".join(errors))
-    if "start" in checked or "end" in checked:
+    if ("start" in checked or "end" in checked) and "end" not in set_per_report:
         start = checked.get("start", default_value(known["start"]) if "start" in known else None)
         end = checked.get("end", default_value(known["end"]) if "end" in known else None)
         if start and end and str(end) < str(start):
