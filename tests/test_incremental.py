@@ -244,3 +244,11 @@ def test_library_versions_are_asked_again_when_a_package_is_installed(tmp_path, 
         assert incremental.library_versions() == {**installed, "ruptures": "99.0"}
     finally:
         incremental.library_versions.cache_clear()
+
+
+def test_rows_hashed_in_batches_hash_as_they_do_all_at_once(monkeypatch):
+    table = pa.table({"id": [f"row-{i}" for i in range(7)], "n": pa.array([1, None, 3, 4, 5, 6, 7], pa.int64())})
+    whole = known_order._row_hashes(table)
+    assert len(set(whole.tolist())) == 7
+    monkeypatch.setattr(known_order, "HASH_BATCH_ROWS", 3)
+    assert known_order._row_hashes(table).tolist() == whole.tolist()

@@ -26,6 +26,8 @@ from escalation.schema import ForeignKey, foreign_keys, known_at_columns, read_d
 
 #: The key of pandas' SipHash of each row (16 bytes), and how a row's cells are joined before hashing.
 HASH_KEY, UNIT_SEPARATOR, NULL_CELL = "escalation-rows1", "\x1f", "\x00"
+#: Rows hashed at a time (a million joined rows would otherwise be held at once as Python strings).
+HASH_BATCH_ROWS = 100_000
 #: The usual form of a moment, read in one go (any other form one by one).
 USUAL_MOMENT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d(?::\d\d)?[+-]\d\d:\d\d")
 
@@ -148,9 +150,13 @@ def _row_hashes(table: pa.Table) -> np.ndarray:
     data check refuses inside a cell)."""
     if not table.num_rows or not table.num_columns:
         return np.zeros(table.num_rows, dtype=np.uint64)
-    joined = pc.binary_join_element_wise(*(_as_text(c) for c in table.columns), UNIT_SEPARATOR,
-                                         null_handling="replace", null_replacement=NULL_CELL)
-    return pd.util.hash_array(joined.to_numpy(zero_copy_only=False), hash_key=HASH_KEY, categorize=False)
+    hashes = []
+    for start in range(0, table.num_rows, HASH_BATCH_ROWS):  # joined rows held as Python strings: a batch at a time
+        batch = table.slice(start, HASH_BATCH_ROWS)
+        joined = pc.binary_join_element_wise(*(_as_text(c) for c in batch.columns), UNIT_SEPARATOR,
+                                             null_handling="replace", null_replacement=NULL_CELL)
+        hashes.append(pd.util.hash_array(joined.to_numpy(zero_copy_only=False), hash_key=HASH_KEY, categorize=False))
+    return np.concatenate(hashes)
 
 
 def _mix(values: np.ndarray) -> np.ndarray:
