@@ -121,7 +121,7 @@ def as_parquet(case: Path) -> Path:
     pyarrow.parquet.write_table(table, target / "events.parquet", compression="zstd")
     (target / "events.csv").unlink()
     package = json.loads((target / "datapackage.json").read_text(encoding="utf-8"))
-    next(r for r in package["resources"] if r["name"] == "events")["path"] = "events.parquet"
+    next(r for r in package["resources"] if r["name"] == "events").update(path="events.parquet", format="parquet")
     (target / "datapackage.json").write_text(json.dumps(package, indent=2), encoding="utf-8")
     return target
 
