@@ -70,10 +70,16 @@ class ImageServer:
         await browser.calc_fig(WARM_UP_FIGURE, {"format": "svg"})
         return browser
 
-    def write(self, jobs: list[dict]) -> None:
-        """Write kaleido's figure jobs (fig, path, opts); raises the first image's error."""
-        browser = self._browser.result()
-        self._submit(browser.write_fig_from_object(jobs, cancel_on_error=True)).result()
+    def start(self, jobs: list[dict], target: Path) -> concurrent.futures.Future:
+        """Start writing kaleido's figure jobs (fig, path, opts) into `target`; the future is done when every
+        file is final, or raises the first image's error."""
+        return self._submit(self._write(jobs, target))
+
+    async def _write(self, jobs: list[dict], target: Path) -> None:
+        browser = await asyncio.wrap_future(self._browser)
+        await browser.write_fig_from_object(jobs, cancel_on_error=True)
+        for svg in target.glob("*.svg"):
+            svg.write_text(stable_svg_ids(svg.read_text(encoding="utf-8")), encoding="utf-8")
 
     def close(self) -> None:
         try:
@@ -102,29 +108,39 @@ def stop_server() -> None:
         server.close()
 
 
+def start_figures(figure_jsons: list[Path], target: Path) -> concurrent.futures.Future:
+    """Start drawing PNG and SVG of every chart on this process's server (`start_server`), so that the caller
+    can go on meanwhile (the HTML export: Chromium and Python then use both cores); the future is done when the
+    files are written."""
+    return _server["server"].start(_figure_jobs(figure_jsons, target), target)
+
+
 def write_figures(figure_jsons: list[Path], target: Path) -> None:
     """PNG and SVG of every chart in one batch: on the process's server if started, else on a Chromium started
-    for this batch. Figures go to kaleido as plain dicts: plotly's Figure would only validate them again."""
+    for this batch."""
+    if "server" in _server:
+        start_figures(figure_jsons, target).result()
+        return
+    jobs = _figure_jobs(figure_jsons, target)
+    if jobs:
+        server = ImageServer()
+        try:
+            server.start(jobs, target).result()
+        finally:
+            server.close()
+
+
+def _figure_jobs(figure_jsons: list[Path], target: Path) -> list[dict]:
+    """kaleido's jobs for the charts' JSON files, as plain dicts: plotly's Figure would only validate them again."""
     target.mkdir(parents=True, exist_ok=True)
     jobs = []
     for path in figure_jsons:
         fig = json.loads(path.read_text(encoding="utf-8"))
+        height = fig.get("layout", {}).get("height") or 560
         for fmt in FORMATS:
             jobs.append({"fig": fig, "path": str(target / f"{path.stem}.{fmt}"),
-                         "opts": {"format": fmt, "width": 1000, "height": fig.get("layout", {}).get("height") or 560,
-                                  "scale": 1}})
-    if jobs:
-        server = _server.get("server")
-        if server is not None:
-            server.write(jobs)
-        else:
-            server = ImageServer()
-            try:
-                server.write(jobs)
-            finally:
-                server.close()
-    for svg in target.glob("*.svg"):
-        svg.write_text(stable_svg_ids(svg.read_text(encoding="utf-8")), encoding="utf-8")
+                         "opts": {"format": fmt, "width": 1000, "height": height, "scale": 1}})
+    return jobs
 
 
 def stable_svg_ids(svg: str) -> str:
