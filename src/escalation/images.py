@@ -1,4 +1,7 @@
-"""Static figures: PNG and SVG of each chart through kaleido, with SVG files stable across rebuilds."""
+"""Static figures: PNG and SVG of each chart through kaleido, with SVG files stable across rebuilds.
+
+A process keeps one Chromium (`start_server`) whose page, with plotly.js loaded, draws one image after the
+other; the report runner starts a report's figures and exports its HTML while Chromium draws them."""
 
 from __future__ import annotations
 
@@ -25,8 +28,9 @@ IMAGE_TIMEOUT = 90
 #: Seconds to close Chromium before the process goes on without it (it dies with the process anyway).
 CLOSE_TIMEOUT = 10
 #: Drawn once when Chromium starts, so that every chart is drawn on a page that has drawn before: plotly.js
-#: orders a few SVG attributes differently on a page's first drawing, and files must not depend on which
-#: chart a page drew first.
+#: orders a legend's SVG attributes differently on a page's first drawing, and files must not depend on what
+#: the page drew first (each chart's PNG comes before its SVG, so without this only a reordering of FORMATS
+#: would show it).
 WARM_UP_FIGURE = {"data": [{"type": "scatter", "x": [0], "y": [0]}], "layout": {}}
 
 
