@@ -215,6 +215,23 @@ def test_the_same_heatmap_exported_twice_gives_identical_svg_bytes(tables, tmp_p
     assert svg == (tmp_path / "second" / "who-fought-whom.svg").read_bytes()
 
 
+@pytest.mark.slow
+def test_a_chart_drawn_after_another_gives_the_svg_bytes_it_gives_alone(tables, tmp_path):
+    """Chromium's page is kept from one image to the next: a chart's SVG must not depend on what the page drew
+    before it (plotly.js, for one, orders a legend's attributes differently on a page's first drawing)."""
+    window = Window.from_params("2020-02-01", "2020-03-06", zone=tables.case.timezone)
+    sources = []
+    for chart in (charts.claim_timeline, charts.events_per_day):
+        source = tmp_path / f"{chart.slug}.json"
+        source.write_text(chart(tables, window).to_json(), encoding="utf-8")
+        sources.append(source)
+    write_figures(sources[1:], tmp_path / "alone")
+    write_figures(sources, tmp_path / "after-another")
+    svg = (tmp_path / "alone" / "events-per-day.svg").read_bytes()
+    assert b'class="legend"' in svg, "the chart has no legend (whose attributes plotly.js orders)"
+    assert svg == (tmp_path / "after-another" / "events-per-day.svg").read_bytes()
+
+
 # Parameters of the build itself ------------------------------------------------------------------------
 
 

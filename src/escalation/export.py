@@ -10,6 +10,7 @@ versions, commit).
 
 from __future__ import annotations
 
+import functools
 import re
 from importlib.resources import files
 from pathlib import Path
@@ -83,15 +84,13 @@ def _without_title(markdown: str) -> str:
     return "\n".join(line for line in markdown.splitlines() if not line.startswith("# "))
 
 
-def export_html(executed: Path, html_path: Path, context: dict, plotly_src: str | None = None) -> int:
-    """Write the report HTML for an executed notebook; returns its size in bytes. `plotly_src` is the relative
-    address of a shared plotly.js (see `assets.plotly_href`); None inlines plotly.js, for a self-contained page."""
+@functools.cache
+def _exporter():
+    """One exporter per process: each new one would compile its Jinja templates again (about a third of an
+    export). The page's own values go in through `resources`, so nothing of one report stays in it."""
     from nbconvert import HTMLExporter
 
-    nb = nbformat.read(executed, as_version=4)
-    title, toc = title_and_toc(nb)
-    js, version = plotly_js() if not plotly_src else (None, "")
-    exporter = HTMLExporter(
+    return HTMLExporter(
         template_name="report",
         extra_template_basedirs=[str(TEMPLATES)],
         exclude_input=True,
@@ -100,6 +99,14 @@ def export_html(executed: Path, html_path: Path, context: dict, plotly_src: str 
         anchor_link_text="",
         **{trait: "" for trait in NETWORK_URL_TRAITS if HTMLExporter.class_traits().get(trait)},
     )
+
+
+def export_html(executed: Path, html_path: Path, context: dict, plotly_src: str | None = None) -> int:
+    """Write the report HTML for an executed notebook; returns its size in bytes. `plotly_src` is the relative
+    address of a shared plotly.js (see `assets.plotly_href`); None inlines plotly.js, for a self-contained page."""
+    nb = nbformat.read(executed, as_version=4)
+    title, toc = title_and_toc(nb)
+    js, version = plotly_js() if not plotly_src else (None, "")
     resources = {
         "metadata": {"name": title or executed.stem},
         "escalation": {
@@ -112,6 +119,6 @@ def export_html(executed: Path, html_path: Path, context: dict, plotly_src: str 
             "css": (TEMPLATES / "report.css").read_text(encoding="utf-8"),
         },
     }
-    body, _ = exporter.from_notebook_node(_reader_copy(nb), resources=resources)
+    body, _ = _exporter().from_notebook_node(_reader_copy(nb), resources=resources)
     html_path.write_text(body, encoding="utf-8")
     return len(body.encode("utf-8"))

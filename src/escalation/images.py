@@ -1,11 +1,18 @@
-"""Static figures: PNG and SVG of each chart through kaleido, with SVG files stable across rebuilds."""
+"""Static figures: PNG and SVG of each chart through kaleido, with SVG files stable across rebuilds.
+
+A process keeps one Chromium (`start_server`) whose page, with plotly.js loaded, draws one image after the
+other; the report runner starts a report's figures and exports its HTML while Chromium draws them."""
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import json
 import logging
 import os
 import re
 import shutil
+import threading
 from pathlib import Path
 
 #: plotly.js's random 6-hex ids inside id and class names: clip paths, legends, traces, patterns,
@@ -18,7 +25,13 @@ FORMATS = ("png", "svg")
 
 #: Seconds kaleido waits for one image before it gives up (a stuck Chromium fails the report).
 IMAGE_TIMEOUT = 90
-_server = {"running": False}
+#: Seconds to close Chromium before the process goes on without it (it dies with the process anyway).
+CLOSE_TIMEOUT = 10
+#: Drawn once when Chromium starts, so that every chart is drawn on a page that has drawn before: plotly.js
+#: orders a legend's SVG attributes differently on a page's first drawing, and files must not depend on what
+#: the page drew first (each chart's PNG comes before its SVG, so without this only a reordering of FORMATS
+#: would show it).
+WARM_UP_FIGURE = {"data": [{"type": "scatter", "x": [0], "y": [0]}], "layout": {}}
 
 
 def _prepare_kaleido() -> None:
@@ -27,43 +40,111 @@ def _prepare_kaleido() -> None:
         logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
-def start_server() -> None:
-    """Start one Chromium for this process (kaleido's sync server); `write_figures` then reuses it instead of
-    starting a browser per call. It dies with the process (its pipe closes)."""
+def _page_keeping_kaleido():
+    """kaleido's browser, except that its page is kept between images instead of reloaded after each: a
+    reload parses plotly.js again, about 0.5 s of CPU per image, while plotly.js's `toImage` draws each
+    figure in a detached element that it removes afterwards."""
     import kaleido
 
-    _prepare_kaleido()
-    kaleido.start_sync_server(mathjax=False, timeout=IMAGE_TIMEOUT, silence_warnings=True)
-    _server["running"] = True
+    class PageKeepingKaleido(kaleido.Kaleido):
+        async def _return_kaleido_tab(self, tab) -> None:
+            await self.tabs_ready.put(tab)
+
+    return PageKeepingKaleido
+
+
+class ImageServer:
+    """One Chromium driven by kaleido on an event loop of its own (a thread), kept for every batch of the
+    process. It starts in the background: the caller goes on (a worker starts its kernel meanwhile)."""
+
+    def __init__(self) -> None:
+        _prepare_kaleido()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="kaleido", daemon=True)
+        self._thread.start()
+        self._browser = self._submit(self._open())
+
+    def _submit(self, coroutine) -> concurrent.futures.Future:
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop)
+
+    @staticmethod
+    async def _open():
+        browser = _page_keeping_kaleido()(mathjax=False, timeout=IMAGE_TIMEOUT)
+        await browser.open()
+        await browser.calc_fig(WARM_UP_FIGURE, {"format": "svg"})
+        return browser
+
+    def start(self, jobs: list[dict], target: Path) -> concurrent.futures.Future:
+        """Start writing kaleido's figure jobs (fig, path, opts) into `target`; the future is done when every
+        file is final, or raises the first image's error."""
+        return self._submit(self._write(jobs, target))
+
+    async def _write(self, jobs: list[dict], target: Path) -> None:
+        browser = await asyncio.wrap_future(self._browser)
+        await browser.write_fig_from_object(jobs, cancel_on_error=True)
+        for svg in target.glob("*.svg"):
+            svg.write_text(stable_svg_ids(svg.read_text(encoding="utf-8")), encoding="utf-8")
+
+    def close(self) -> None:
+        try:
+            browser = self._browser.result()
+            self._submit(browser.close()).result(timeout=CLOSE_TIMEOUT)
+        except Exception as error:  # noqa: BLE001 - a browser that failed to start or is gone has nothing to close
+            logging.getLogger(__name__).debug("closing Chromium: %s", error)
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=CLOSE_TIMEOUT)
+
+
+_server: dict[str, ImageServer] = {}
+
+
+def start_server() -> None:
+    """Start this process's Chromium; `write_figures` then uses it instead of starting a browser per call.
+    It dies with the process (its pipe closes)."""
+    if "server" not in _server:
+        _server["server"] = ImageServer()
 
 
 def stop_server() -> None:
-    import kaleido
+    server = _server.pop("server", None)
+    if server is not None:
+        server.close()
 
-    if _server["running"]:
-        kaleido.stop_sync_server(silence_warnings=True)
-        _server["running"] = False
+
+def start_figures(figure_jsons: list[Path], target: Path) -> concurrent.futures.Future:
+    """Start drawing PNG and SVG of every chart on this process's server (`start_server`), so that the caller
+    can go on meanwhile (the HTML export: Chromium and Python then use both cores); the future is done when the
+    files are written."""
+    return _server["server"].start(_figure_jobs(figure_jsons, target), target)
 
 
 def write_figures(figure_jsons: list[Path], target: Path) -> None:
-    """PNG and SVG of every chart in one batch through kaleido: the process's server if started, else one
-    run of the system's Chromium."""
-    import kaleido
-    import plotly.io as pio
+    """PNG and SVG of every chart in one batch: on the process's server if started, else on a Chromium started
+    for this batch."""
+    if "server" in _server:
+        start_figures(figure_jsons, target).result()
+        return
+    jobs = _figure_jobs(figure_jsons, target)
+    if jobs:
+        server = ImageServer()
+        try:
+            server.start(jobs, target).result()
+        finally:
+            server.close()
 
-    _prepare_kaleido()
+
+def _figure_jobs(figure_jsons: list[Path], target: Path) -> list[dict]:
+    """kaleido's jobs for the charts' JSON files, as plain dicts: plotly's Figure would only validate them again."""
     target.mkdir(parents=True, exist_ok=True)
     jobs = []
     for path in figure_jsons:
-        fig = pio.from_json(path.read_text(encoding="utf-8"))
+        fig = json.loads(path.read_text(encoding="utf-8"))
+        height = fig.get("layout", {}).get("height") or 560
         for fmt in FORMATS:
             jobs.append({"fig": fig, "path": str(target / f"{path.stem}.{fmt}"),
-                         "opts": {"format": fmt, "width": 1000, "height": fig.layout.height or 560, "scale": 1}})
-    if jobs:
-        options = {} if _server["running"] else {"kopts": {"mathjax": False, "timeout": IMAGE_TIMEOUT}}
-        kaleido.write_fig_from_object_sync(jobs, **options)
-    for svg in target.glob("*.svg"):
-        svg.write_text(stable_svg_ids(svg.read_text(encoding="utf-8")), encoding="utf-8")
+                         "opts": {"format": fmt, "width": 1000, "height": height, "scale": 1}})
+    return jobs
 
 
 def stable_svg_ids(svg: str) -> str:
