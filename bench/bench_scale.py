@@ -29,6 +29,8 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
+import pyarrow.parquet as pq
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from synthetic_exports import write_acled_bulk  # noqa: E402
@@ -139,7 +141,7 @@ def main() -> None:
             "import", "acled", str(export), "--out", str(country_case), "--country", country)), baseline,
             TARGETS["import"])
         for folder in (case, country_case):
-            events = sum(1 for _ in (folder / "events.csv").open(encoding="utf-8")) - 1
+            events = pq.ParquetFile(folder / "events.parquet").metadata.num_rows  # imported cases are Parquet
             print(f"    {folder.name}: {events:,} events imported", flush=True)
     if "country" in steps:
         build_reports("country", country_case, out, work, last_day, baseline)

@@ -14,7 +14,7 @@ import reference
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
-from escalation import charts, metrics, report
+from escalation import charts, csvsafe, metrics, report
 from escalation.metrics import Window
 from escalation.report import Report
 
@@ -178,3 +178,28 @@ def test_ten_years_of_daily_bars_are_written_as_a_first_day_and_a_step(shell, ta
     bars = [t for t in figure["data"] if t["type"] == "bar"]
     assert bars and all(t["x0"] == "2012-01-01" and t["dx"] == report.DAY_MS and "x" not in t for t in bars)
     assert len(captured.outputs[0].data["text/html"]) < 600_000  # 3,653 days × 7 traces
+
+
+def test_a_table_file_is_what_pandas_writes_with_formulas_neutralised(tmp_path):
+    """csvsafe formats and quotes by Arrow; the bytes must be pandas' own, text cells starting a formula quoted."""
+    texts = ["=1+1", "+x", "-3", "@a", "\tq", "\rz", "plain", "a,b", 'say "hi"', "two\nlines", "cr\ronly", "", " s ",
+             None, "'q", "é€"]
+    frame = pd.DataFrame({
+        "object": pd.Series(texts, dtype=object), "arrow": pd.Series(texts, dtype="string[pyarrow]"),
+        "category": pd.Series(texts, dtype="category"),
+        "mixed": pd.Series([-3, "=x", 1.5, None, True, "ok", np.nan, date(2020, 1, 2)] * 2, dtype=object),
+        "int": np.arange(16) - 5, "Int64": pd.array([1, None] * 8, dtype="Int64"),
+        "float": [1.0, np.nan, 1e-5, 0.1 + 0.2, 1e16, -2.5, 35.93, 123456789.123] * 2,
+        "bool": [True, False] * 8, "date": pd.Series([date(2020, 2, 1), None] * 8, dtype="date32[pyarrow]"),
+        "moment": pd.Series([pd.Timestamp("2020-02-27 09:00", tz="UTC"), None] * 8, dtype="timestamp[s, UTC][pyarrow]"),
+        "local": pd.to_datetime(["2020-02-01 03:00", None] * 8).tz_localize("UTC").tz_convert("Asia/Damascus"),
+        "=name": 1})
+    expected = frame.astype({c: object for c in ["object", "arrow", "category", "mixed", "date", "moment"]})
+    for column in ["object", "arrow", "category", "mixed"]:
+        expected[column] = expected[column].map(csvsafe.neutralised)
+    expected.columns = [csvsafe.neutralised(c) for c in expected.columns]
+    for columns in (list(frame.columns), ["object"]):
+        csvsafe.write_csv(frame[columns], tmp_path / "table.csv")
+        written = (tmp_path / "table.csv").read_bytes().decode("utf-8")  # a lone \r stays
+        assert written == expected[[csvsafe.neutralised(c) for c in columns]].to_csv(index=False)
+    assert "'=1+1" in written and '"two\nlines"' in written

@@ -19,11 +19,15 @@ the case (`tables.case`, read from case.yaml); local times are in the case's tim
 
 from __future__ import annotations
 
+import functools
+import inspect
 from dataclasses import dataclass
 from datetime import tzinfo
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from escalation import grading
 from escalation.case import Comparison
@@ -83,7 +87,11 @@ class Window:
 
 
 def as_days(dates: pd.Series) -> pd.Series:
-    """Arrow dates as pandas day timestamps, for ranges, grouping and plotting."""
+    """Arrow dates as pandas day timestamps, for ranges, grouping and plotting (cast by Arrow, not one Python
+    date at a time)."""
+    if isinstance(dates.dtype, pd.ArrowDtype) and pa.types.is_date(dates.dtype.pyarrow_dtype):
+        days = pc.cast(pa.array(dates), pa.timestamp("ns")).to_numpy(zero_copy_only=False)
+        return pd.Series(days, index=dates.index, name=dates.name)
     return pd.to_datetime(dates.astype("object"))
 
 
@@ -91,43 +99,93 @@ def _event_days(frame: pd.DataFrame) -> pd.Series:
     return as_days(frame["event_date"])
 
 
+#: The last results of the metrics a report asks for in many charts: (function, window, arguments) →
+#: (the tables' frames and case, result).
+_KEPT: dict = {}
+KEPT_RESULTS = 8
+
+
+def _kept(function):
+    """Keep the last few results of `function(tables, window, ...)`, for the very same table objects and window
+    only: a report asks for the same known events and ranges in many charts, and at a million rows each costs
+    seconds. Callers get a copy (Arrow columns are shared, not copied: they are immutable)."""
+    signature = inspect.signature(function)
+
+    @functools.wraps(function)
+    def kept(tables: Tables, window: Window, *args, **kwargs) -> pd.DataFrame:
+        inputs = (tables.events, tables.claims, tables.sources, tables.displacement, tables.case)
+        arguments = signature.bind(tables, window, *args, **kwargs)
+        arguments.apply_defaults()
+        key = (function.__name__, window, tuple(arguments.arguments.values())[2:])
+        found = _KEPT.pop(key, None)
+        if found is None or not all(a is b for a, b in zip(found[0], inputs)):
+            found = (inputs, function(tables, window, *args, **kwargs))
+        _KEPT[key] = found  # now the most recently used
+        while len(_KEPT) > KEPT_RESULTS:
+            _KEPT.pop(next(iter(_KEPT)))
+        return found[1].copy()
+    return kept
+
+
+@_kept
 def known_events(tables: Tables, window: Window) -> pd.DataFrame:
     """Events inside the period that had been reported by `as_of`."""
     events = tables.events
     days = _event_days(events)
     mask = days.between(window.start, window.end) & (events["first_reported_at"] <= window.as_of)
-    return events.loc[mask].reset_index(drop=True)
+    return (events if mask.all() else events.loc[mask]).reset_index(drop=True)
 
 
 def known_claims(tables: Tables, window: Window) -> pd.DataFrame:
     """Claims published by `as_of`, with the event's date and place joined on."""
-    claims = tables.claims.loc[tables.claims["published_at"] <= window.as_of]
-    events = tables.events[["event_id", "event_date", "location", "event_type", "sub_event_type"]]
-    return claims.merge(events, on="event_id", how="left")
+    claims = tables.claims
+    published = claims["published_at"] <= window.as_of
+    return _looked_up(_rows(claims, published), tables.events, "event_id",
+                      ["event_date", "location", "event_type", "sub_event_type"])
+
+
+def _rows(frame: pd.DataFrame, mask: pd.Series) -> pd.DataFrame:
+    """The rows where `mask` holds; the frame itself when it holds everywhere (no copy of a million rows)."""
+    return frame if mask.all() else frame.loc[mask.fillna(False).astype(bool)]
+
+
+def _looked_up(frame: pd.DataFrame, table: pd.DataFrame, key: str, columns: list[str]) -> pd.DataFrame:
+    """`frame` (numbered from 0) with `columns` of the row of `table` whose `key` (unique there) each row names,
+    empty where none: `frame.merge(table, on=key, how="left")`, with the rows found by Arrow's hash table (pandas'
+    merge factorised a million text keys each time)."""
+    position = pc.index_in(_arrow(frame[key]), value_set=_arrow(table[key]))
+    found = pa.table({column: _arrow(table[column]).take(position) for column in columns})
+    return pd.concat([frame.reset_index(drop=True), found.to_pandas(types_mapper=pd.ArrowDtype)], axis=1)
+
+
+def _arrow(column: pd.Series) -> pa.Array:
+    """A column as one Arrow array."""
+    values = pa.array(column)
+    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
 
 
 def current_event_claims(tables: Tables, window: Window) -> pd.DataFrame:
     """Each claimant's latest claim per event, party and measure, for events in the period."""
     claims = known_claims(tables, window)
-    claims = claims.loc[claims["scope"] == "event"]
     days = _event_days(claims)
-    claims = claims.loc[days.between(window.start, window.end)]
-    claims = claims.sort_values(["published_at", "claim_id"])
-    keys = ["event_id", "party", "measure", "claimant"]
-    return claims.groupby(keys, sort=False).tail(1).reset_index(drop=True)
+    claims = _rows(claims, (claims["scope"] == "event") & days.between(window.start, window.end))
+    group = _group_numbers(claims, ["event_id", "party", "measure", "claimant"])
+    # in order of publication (then claim id), the last claim of each group; rows with a missing key have none
+    ordered = np.lexsort((pd.factorize(claims["claim_id"], sort=True)[0], _seconds(claims["published_at"])))
+    latest = ordered[~pd.Series(group[ordered]).duplicated(keep="last").to_numpy() & (group[ordered] >= 0)]
+    return claims.iloc[latest].reset_index(drop=True)
 
 
 def graded_claims(tables: Tables, window: Window, measure: str = "killed") -> pd.DataFrame:
     """Each claimant's current incident claim on `measure`, with its stance and whether its page is
     independent (an originator of an affiliation the case counts as independent)."""
     current = current_event_claims(tables, window)
-    return _with_pages(tables, current.loc[current["measure"] == measure])
+    return _with_pages(tables, _rows(current, current["measure"] == measure))
 
 
 def _with_pages(tables: Tables, current: pd.DataFrame) -> pd.DataFrame:
     """Claims with their page's originator and whether it counts as independent (for grading)."""
-    pages = tables.sources[["source_id", "originator", "affiliation"]]
-    current = current.merge(pages, on="source_id", how="left")
+    current = _looked_up(current, tables.sources, "source_id", ["originator", "affiliation"])
     independent = tables.case.independent_affiliations
     marked = current["affiliation"].isin(independent) if independent else pd.Series(True, index=current.index)
     return current.assign(independent=marked.fillna(False).astype(bool),
@@ -138,71 +196,89 @@ RANGE_COLUMNS = ["event_id", "event_date", "location", "party", "low", "best", "
                  "claimants", "source_ids", "n_claims"]
 
 
+@_kept
 def event_ranges(tables: Tables, window: Window, measure: str = "killed") -> pd.DataFrame:
     """Low, best and high figure per event and party, its grade, and the claimants and sources behind them.
 
     low = the confirmed figure (grading.GRADE_RULE); high = the largest current claim ('at least N' as N);
-    best = the median claimant (of two middle figures, the more recently published), never below low.
-
-    A report asks for the same ranges in many charts: the last few are kept, for the very same table
-    objects and window only."""
-    inputs = (tables.events, tables.claims, tables.sources, tables.case)
-    kept = _RECENT_RANGES.get((window, measure))
-    if kept is not None and all(a is b for a, b in zip(kept[0], inputs)):
-        return kept[1].copy()
+    best = the median claimant (of two middle figures, the more recently published), never below low."""
     current = graded_claims(tables, window, measure)
-    ranges = (pd.DataFrame(columns=RANGE_COLUMNS) if current.empty
-              else _ranges(current, ["event_id", "party"], detail=True)[RANGE_COLUMNS])
-    _RECENT_RANGES[(window, measure)] = (inputs, ranges)
-    while len(_RECENT_RANGES) > RECENT_RANGES_KEPT:
-        _RECENT_RANGES.pop(next(iter(_RECENT_RANGES)))
-    return ranges.copy()
-
-
-#: event_ranges' last results: (window, measure) → (the tables' frames and case, ranges).
-_RECENT_RANGES: dict = {}
-RECENT_RANGES_KEPT = 4
+    return (pd.DataFrame(columns=RANGE_COLUMNS) if current.empty
+            else _ranges(current, ["event_id", "party"], detail=True)[RANGE_COLUMNS])
 
 
 def _ranges(current: pd.DataFrame, keys: list[str], detail: bool = False) -> pd.DataFrame:
-    """Low, best, high and grade per group of `keys` of graded current claims (one row per claimant);
-    with `detail`, also the place, date, claimants and sources behind each."""
-    current = current.assign(top=current["value_high"].fillna(current["value_low"]).astype("int64"),
-                             value=current["value_low"].astype("int64"))
-    # every claim of a group is about the same event: its first row gives date and place (groupby's "first"
-    # runs in Python on Arrow columns)
+    """Low, best, high and grade per group of `keys` of graded current claims (one row per claimant), in the
+    order of the keys; with `detail`, also the place, date, claimants and sources behind each.
+
+    The groups are numbered once (`_group_numbers`) and everything else runs on those numbers in numpy and Arrow:
+    grouping and sorting a million rows by text keys again and again took minutes."""
     shared = ["event_date", "location"] if detail else ["event_date"]
-    ranges = current.groupby(keys, sort=True).agg(lowest_claim=("value", "min"), high=("top", "max"),
-                                                   n_claims=("value", "size"))
-    ranges = ranges.join(current.drop_duplicates(keys).set_index(keys)[shared])
+    used = ["value_low", "value_high", "value_text", "claimant", "stance", "published_at", "source_id", "originator",
+            "independent"]
+    current = current[list(dict.fromkeys([*keys, *shared, *used]))]  # not the notes: rows are copied below
+    group = _group_numbers(current, keys)
+    current = current.assign(_group=group, top=current["value_high"].fillna(current["value_low"]).astype("int64"),
+                             value=current["value_low"].astype("int64")).loc[group >= 0]
+    by_group = current.sort_values("_group", kind="stable")  # the frame's order within each group
+    numbers = by_group["_group"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, numbers[1:] != numbers[:-1]]) if len(numbers) else np.array([], int)
+    # every claim of a group is about the same event: its first row gives date and place
+    ranges = by_group.iloc[starts][["_group", *keys, *shared]].set_index("_group")
+    values, tops = by_group["value"].to_numpy(), by_group["top"].to_numpy()
+    sizes = np.diff(np.r_[starts, len(by_group)])
+    ranges = ranges.assign(lowest_claim=np.minimum.reduceat(values, starts) if len(starts) else values,
+                           high=np.maximum.reduceat(tops, starts) if len(starts) else tops, n_claims=sizes)
     if detail:
-        said = (current["claimant"] + " (" + current["stance"].str.replace("_", " ") + "): "
-                + current["value_text"])
-        pages = current.drop_duplicates([*keys, "source_id"]).sort_values([*keys, "source_id"], kind="stable")
-        ranges = ranges.assign(claimants=_joined(current.assign(said=said), keys, "said", "; "),
-                               source_ids=_joined(pages, keys, "source_id", ";"))
-    ordered = current.sort_values([*keys, "value", "published_at"], kind="stable")
-    rank = ordered.groupby(keys).cumcount()
-    size = ordered.groupby(keys)["value"].transform("size")
-    middle = ordered.loc[(rank == size // 2) | ((size % 2 == 0) & (rank == size // 2 - 1))]
-    best = middle.sort_values([*keys, "published_at", "value"], kind="stable").groupby(keys)["value"].last()
-    grades = grading.grade_incidents(current, keys).set_index(keys)
-    ranges = ranges.join(grades).assign(best=best)
+        said = (by_group["claimant"] + " (" + by_group["stance"].str.replace("_", " ") + "): "
+                + by_group["value_text"])
+        pages = by_group.drop_duplicates(["_group", "source_id"]).sort_values(["_group", "source_id"], kind="stable")
+        page_groups = pages["_group"].to_numpy()
+        page_starts = np.flatnonzero(np.r_[True, page_groups[1:] != page_groups[:-1]])
+        ranges = ranges.assign(claimants=_joined(said, starts, "; "),
+                               source_ids=_joined(pages["source_id"], page_starts, ";"))
+    # best: the median claim; of two middle claims, the more recently published (then the larger)
+    published = _seconds(by_group["published_at"])
+    ordered = np.lexsort((published, values, numbers))  # by group, value, publication (stable)
+    upper = ordered[starts + sizes // 2]
+    lower = ordered[starts + np.maximum(sizes // 2 - 1, 0)]
+    newer_lower = (sizes % 2 == 0) & (published[lower] > published[upper])
+    ranges["best"] = np.where(newer_lower, values[lower], values[upper])
+    grades = grading.grade_incidents(current, ["_group"]).set_index("_group")
+    ranges = ranges.join(grades)
     ranges["low"] = ranges["confirmed"]
     ranges["best"] = ranges[["best", "low"]].max(axis=1)
-    return ranges.reset_index()
+    return ranges.reset_index(drop=True)
 
 
-def _joined(frame: pd.DataFrame, keys: list[str], column: str, separator: str) -> pd.Series:
-    """`column` joined per group of `keys`, in the frame's order within each group (one concatenation pass
-    over the rows, not a Python call per group)."""
-    ordered = frame.sort_values(keys, kind="stable")
-    group_keys = ordered[keys].astype(object)
-    starts = np.flatnonzero(group_keys.ne(group_keys.shift()).any(axis=1).to_numpy())
-    texts = (ordered[column].astype(object) + separator).to_numpy(dtype=object)
-    joined = pd.Series(np.add.reduceat(texts, starts) if len(texts) else [], dtype=object)
-    index = pd.MultiIndex.from_frame(group_keys.iloc[starts]) if len(keys) > 1 else group_keys[keys[0]].iloc[starts]
-    return joined.str.slice(0, -len(separator)).set_axis(index)
+def _group_numbers(frame: pd.DataFrame, keys: list[str]) -> np.ndarray:
+    """Each row's group of `keys`, numbered 0, 1... in the sorted order of the keys' values (the order of
+    groupby's groups); -1 where a key is missing (groupby leaves such rows out)."""
+    numbers = np.zeros(len(frame), dtype=np.int64)
+    missing = np.zeros(len(frame), dtype=bool)
+    for key in keys:
+        codes, uniques = pd.factorize(frame[key], sort=True)
+        missing |= codes < 0
+        _, numbers = np.unique(numbers * max(len(uniques), 1) + codes, return_inverse=True)
+    if missing.any():
+        _, numbers[~missing] = np.unique(numbers[~missing], return_inverse=True)
+        numbers[missing] = -1
+    return numbers.reshape(-1)
+
+
+def _seconds(moments: pd.Series) -> np.ndarray:
+    """Moments as integer seconds (nanoseconds for numpy moments), for sorting and comparing in numpy."""
+    if isinstance(moments.dtype, pd.ArrowDtype):
+        return pc.cast(pa.array(moments), pa.int64()).to_numpy(zero_copy_only=False)
+    return moments.to_numpy().astype("datetime64[ns]").astype(np.int64)
+
+
+def _joined(texts: pd.Series, starts: np.ndarray, separator: str) -> np.ndarray:
+    """The texts of each group (consecutive rows from each of `starts`) joined, by Arrow in one pass."""
+    values = pa.array(texts.astype(pd.ArrowDtype(pa.string())))
+    values = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+    lists = pa.ListArray.from_arrays(pa.array(np.r_[starts, len(values)], pa.int32()), values)
+    return pc.binary_join(lists, separator).to_numpy(zero_copy_only=False)
 
 
 def focal_event(tables: Tables) -> str | None:
@@ -247,6 +323,14 @@ def daily_event_counts(tables: Tables, window: Window) -> pd.DataFrame:
     return counts.reset_index()
 
 
+def cited_ids(source_ids: pd.Series) -> list[str]:
+    """The distinct ids in cells of ';'-separated source ids, sorted (split and counted by Arrow: a million cells
+    joined into one Python string took seconds)."""
+    cells = pa.array(source_ids.astype(pd.ArrowDtype(pa.string())))
+    ids = pc.unique(pc.list_flatten(pc.split_pattern(cells.fill_null(""), ";")))
+    return sorted(set(ids.to_pylist()) - {""})
+
+
 KEY_FIGURE_COLUMNS = ["figure", "value_low", "value_high", "grade", "high_single_source", "high_contested", "as_of",
                       "source_ids"]
 
@@ -258,14 +342,14 @@ def key_figures(tables: Tables, window: Window) -> pd.DataFrame:
     focal_party = tables.case.focal.party
     events = known_events(tables, window)
     rows = [{"figure": "events", "value_low": len(events), "value_high": len(events), "as_of": label,
-             "source_ids": ";".join(sorted(set(";".join(events["source_ids"]).split(";")) - {""}))}]
+             "source_ids": ";".join(cited_ids(events["source_ids"]))}]
     ranges = event_ranges(tables, window, "killed")
     for party, group in ranges.groupby("party", sort=True):
         rows.append({"figure": f"killed.{party}", "value_low": int(group["low"].sum()),
                      "value_high": int(group["high"].sum()),
                      "high_single_source": int(group.loc[group["grade"] == "single-source", "high"].sum()),
                      "high_contested": int(group.loc[group["grade"] == "contested", "high"].sum()), "as_of": label,
-                     "source_ids": ";".join(sorted(set(";".join(group["source_ids"]).split(";"))))})
+                     "source_ids": ";".join(cited_ids(group["source_ids"]))})
     incidents = ranges.loc[ranges["party"] == focal_party]
     high = incidents["high"].astype("int64")
     per_incident = pd.DataFrame({
@@ -413,20 +497,25 @@ def incident_sum_over_time(tables: Tables, window: Window) -> pd.DataFrame:
 def event_deaths(tables: Tables, window: Window) -> pd.DataFrame:
     """Known events with the best, low and high deaths over all parties (0 where no claim)."""
     events = known_events(tables, window)
-    ranges = event_ranges(tables, window, "killed").groupby("event_id")[["low", "best", "high"]].sum()
-    merged = events.merge(ranges, left_on="event_id", right_index=True, how="left")
-    for column in ("low", "best", "high"):
-        merged[column] = merged[column].fillna(0).astype(int)
-    return merged
+    ranges = event_ranges(tables, window, "killed")
+    group = _group_numbers(ranges, ["event_id"])
+    figures = ["low", "best", "high"]
+    sums = ranges[figures].astype("int64").groupby(group).sum()  # per event_id, in the order of the ids
+    ids = ranges["event_id"].iloc[np.unique(group, return_index=True)[1]]
+    position = pc.index_in(_arrow(events["event_id"]), value_set=_arrow(ids)).to_numpy(zero_copy_only=False)
+    found = ~np.isnan(position)
+    deaths = {column: np.zeros(len(events), dtype=int) for column in figures}
+    for column in figures:
+        deaths[column][found] = sums[column].to_numpy()[position[found].astype(np.int64)]
+    return events.assign(**deaths)
 
 
 def map_points(tables: Tables, window: Window) -> pd.DataFrame:
     """Events with coordinates, their deaths (best, all parties) and the day they happened."""
     events = event_deaths(tables, window)
-    located = events.loc[events["latitude"].notna()]
     columns = ["event_id", "event_date", "event_type", "sub_event_type", "location", "latitude", "longitude",
                "geo_precision", "best", "low", "high", "actor1", "actor2", "source_ids"]
-    return located[columns].reset_index(drop=True)
+    return _rows(events[columns], events["latitude"].notna()).reset_index(drop=True)
 
 
 TERRITORY_SUB_TYPES = ("Government regains territory", "Non-state actor overtakes territory")
@@ -435,8 +524,9 @@ TERRITORY_SUB_TYPES = ("Government regains territory", "Non-state actor overtake
 def territorial_changes(tables: Tables, window: Window) -> pd.DataFrame:
     """Every reported change of control: where, when, to whom and from whom."""
     events = known_events(tables, window)
-    changes = events.loc[events["sub_event_type"].isin(TERRITORY_SUB_TYPES)].copy()
-    changes["taken_by"] = changes["sub_event_type"].map(tables.case.control_changes)
+    columns = ["event_id", "event_date", "location", "sub_event_type", "actor1", "actor2", "notes", "source_ids"]
+    changes = events.loc[events["sub_event_type"].isin(TERRITORY_SUB_TYPES), columns]
+    changes = changes.assign(taken_by=changes["sub_event_type"].map(tables.case.control_changes))
     columns = ["event_id", "event_date", "location", "taken_by", "actor1", "actor2", "notes", "source_ids"]
     return changes[columns].sort_values(["event_date", "location"]).reset_index(drop=True)
 
@@ -598,7 +688,7 @@ def find_events(tables: Tables, text: str) -> pd.DataFrame:
 
 
 __all__ = ["actor_pairs", "as_days", "BEST_RULE", "change_points", "comparison", "changes_since", "claim_history",
-           "cumulative_deaths", "current_event_claims", "daily_event_counts", "daily_intensity",
+           "cited_ids", "cumulative_deaths", "current_event_claims", "daily_event_counts", "daily_intensity",
            "displacement_series", "event_deaths", "event_ranges", "find_events", "hdx_signals", "incident_claims",
            "incident_sum_at", "incident_sum_over_time", "key_figures", "known_claims", "known_events",
            "latest_displacement", "map_points", "claimed_versus_killed", "graded_claims",
