@@ -39,7 +39,7 @@ def launch(playwright):
 
 def violations(page, url: str) -> list[dict]:
     """axe-core's violations on the page at `url` after its scripts drew the charts."""
-    page.goto(url, wait_until="load")
+    page.goto(url, wait_until="load", timeout=180_000)  # a 5 MB page on a busy machine
     page.wait_for_timeout(500)
     page.add_script_tag(content=axe_script())
     return page.evaluate("""async () => {

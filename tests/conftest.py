@@ -15,26 +15,21 @@ TESTS = Path(__file__).parent
 TEST_NOTEBOOKS = TESTS / "notebooks"
 
 
-#: Session fixtures that build reports: every test using one runs on the same xdist worker, so it is built once.
-SHARED_BUILDS = ("site",)
-
-
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Arrange the run for `pytest -n N --dist loadgroup --no-loadscope-reorder` (see the Makefile): tests that
-    share a build, or any module-scoped fixture, form one group run by one worker, so it is built once; modules
-    that build reports run first (the shared build first of all), so that no worker ends the run on a long test
-    while the other idles."""
+    """Order the run for `pytest -n N --dist loadscope --no-loadscope-reorder` (see the Makefile), where each module
+    runs on one worker: modules that build reports come first (the one reading the shared `site` first of all), so
+    that no worker ends the run on a long test while the other idles. The shared build is read by one module only,
+    so that it is built once."""
     ranks: dict[str, int] = {}
     for item in items:
-        fixtures = item._fixtureinfo.name2fixturedefs
-        shared = [name for name in SHARED_BUILDS if name in fixtures]
-        if shared:
-            item.add_marker(pytest.mark.xdist_group(shared[0]))
-        elif any(definitions[-1].scope == "module" for definitions in fixtures.values()):
-            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
-        rank = 0 if shared else 1 if item.get_closest_marker("slow") else 2
-        ranks[item.module.__name__] = min(rank, ranks.get(item.module.__name__, rank))
+        module = item.module.__name__
+        rank = 0 if "site" in item.fixturenames else 1 if item.get_closest_marker("slow") else 2
+        ranks[module] = min(rank, ranks.get(module, rank))
+    site_readers = sorted(module for module, rank in ranks.items() if rank == 0)
+    if len(site_readers) > 1:
+        raise pytest.UsageError(f"the shared build `site` is read by {site_readers}: one module only, or each "
+                                "worker of pytest -n builds it again")
     items.sort(key=lambda item: ranks[item.module.__name__])
 
 
@@ -85,7 +80,8 @@ def write_rows(path: Path, header: list[str], rows: list[list[str]]) -> None:
 
 @pytest.fixture(scope="session")
 def site(tmp_path_factory) -> Path:
-    """One real build of every report and of two daily reports (with their index), shared by the slow tests."""
+    """One real build of every report and of two daily reports (with their index), read by test_reports.py (by one
+    module only: under `pytest -n` each worker would build it again)."""
     import subprocess
     import sys
 
