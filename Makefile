@@ -9,6 +9,8 @@ KERNEL := escalation
 ARGS ?=
 DAILY_FROM ?= 2020-02-01
 DAILY_TO ?= 2020-03-06
+# pytest-xdist workers for `make test` (auto: one per CPU), e.g. TEST_WORKERS=0 to run in this process
+TEST_WORKERS ?= auto
 # Extra JupyterLab options, e.g. LAB_ARGS="--no-browser --ip=127.0.0.1 --port=8890"
 LAB_ARGS ?=
 
@@ -36,10 +38,10 @@ report: $(STAMP) chromium ## Build every report and the daily situation reports 
 	$(BIN)/escalation backfill --from $(DAILY_FROM) --to $(DAILY_TO)
 
 test: $(STAMP) chromium ## Run the whole test suite (data, charts, builds, headless-Chromium render checks)
-	$(BIN)/python -m pytest $(ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --durations=15 $(ARGS)
 
 test-fast: $(STAMP) ## Run the tests that need no kernel and no browser
-	$(BIN)/python -m pytest -m "not slow" $(ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) -m "not slow" $(ARGS)
 
 validate: $(STAMP) ## Validate data/ against data/datapackage.json
 	$(BIN)/escalation validate

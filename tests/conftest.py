@@ -15,6 +15,24 @@ TESTS = Path(__file__).parent
 TEST_NOTEBOOKS = TESTS / "notebooks"
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Order the run for `pytest -n N --dist loadscope --no-loadscope-reorder` (see the Makefile), where each module
+    runs on one worker: modules that build reports come first (the one reading the shared `site` first of all), so
+    that no worker ends the run on a long test while the other idles. The shared build is read by one module only,
+    so that it is built once."""
+    ranks: dict[str, int] = {}
+    for item in items:
+        module = item.module.__name__
+        rank = 0 if "site" in item.fixturenames else 1 if item.get_closest_marker("slow") else 2
+        ranks[module] = min(rank, ranks.get(module, rank))
+    site_readers = sorted(module for module, rank in ranks.items() if rank == 0)
+    if len(site_readers) > 1:
+        raise pytest.UsageError(f"the shared build `site` is read by {site_readers}: one module only, or each "
+                                "worker of pytest -n builds it again")
+    items.sort(key=lambda item: ranks[item.module.__name__])
+
+
 @pytest.fixture(scope="session", autouse=True)
 def key_cache(tmp_path_factory) -> Path:
     """The incremental keys' cache of this test session (builds in subprocesses inherit it), not the user's."""
@@ -30,6 +48,10 @@ def tables():
     """The tables shipped in data/, validated."""
     return load_tables(paths.DATA_DIR)
 
+
+#: For builds of several reports whose parallelism is not under test: under `pytest -n` the cores are busy with
+#: other tests already, and each worker of a build starts its own kernel and Chromium (about 15 s of CPU).
+ONE_WORKER = ("--workers", "1")
 
 #: The Idlib case's focal incident (tests may name case facts; the package may not).
 BALYUN = "EV-20200227-balyun-airstrike"
@@ -58,12 +80,13 @@ def write_rows(path: Path, header: list[str], rows: list[list[str]]) -> None:
 
 @pytest.fixture(scope="session")
 def site(tmp_path_factory) -> Path:
-    """One real build of every report and of two daily reports (with their index), shared by the slow tests."""
+    """One real build of every report and of two daily reports (with their index), read by test_reports.py (by one
+    module only: under `pytest -n` each worker would build it again)."""
     import subprocess
     import sys
 
     root = tmp_path_factory.mktemp("site")
-    where = ["--out", str(root / "reports"), "--figures", str(root / "figures")]
+    where = ["--out", str(root / "reports"), "--figures", str(root / "figures"), *ONE_WORKER]
     for command in (["build"], ["backfill", "--from", "2020-02-27", "--to", "2020-02-28"]):
         result = subprocess.run([sys.executable, "-m", "escalation", *command, *where], capture_output=True,
                                 text=True, timeout=1200, stdin=subprocess.DEVNULL)

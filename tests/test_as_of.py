@@ -3,22 +3,33 @@
 from __future__ import annotations
 
 import csv
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import BALYUN
+from conftest import BALYUN, ONE_WORKER
+
+from escalation import paths
 
 pytestmark = pytest.mark.slow
 
 BALYUN_FIGURE = f"killed.turkish_military.{BALYUN}"
 
 
-def build_as_of(out: Path, as_of: str) -> Path:
+def build_as_of(out: Path, as_of: str, *reports: str) -> Path:
+    """Build the report notebooks as of a moment: every one, or only the `reports` named (copied aside)."""
+    notebooks = paths.NOTEBOOKS_DIR
+    if reports:
+        notebooks = out.parent / "notebooks"
+        notebooks.mkdir(parents=True)
+        for name in reports:
+            shutil.copy(paths.NOTEBOOKS_DIR / f"{name}.ipynb", notebooks)
     result = subprocess.run(
         [sys.executable, "-m", "escalation", "build", "--param", f"as_of={as_of}", "--out", str(out),
-         "--figures", str(out.parent / "figures")],
+         "--figures", str(out.parent / "figures"), "--notebooks", str(notebooks),
+         "--param", f"data_dir={paths.DATA_DIR}", *ONE_WORKER],
         capture_output=True, text=True, timeout=900, stdin=subprocess.DEVNULL)
     assert result.returncode == 0, result.stderr
     return out
@@ -35,7 +46,7 @@ def timeline(report: Path) -> list[dict]:
 
 
 def test_at_0300_on_28_february_balyun_stands_at_29_to_34(tmp_path):
-    reports = build_as_of(tmp_path / "reports", "2020-02-28T03:00:00+03:00")
+    reports = build_as_of(tmp_path / "reports", "2020-02-28T03:00:00+03:00", "03_escalation_summary")
     summary = reports / "03_escalation_summary"
     balyun = key_figures(summary)[BALYUN_FIGURE]
     assert (balyun["value_low"], balyun["value_high"]) == ("29", "34")

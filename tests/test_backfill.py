@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import read_rows, write_rows
+from conftest import ONE_WORKER, read_rows, write_rows
 from filelock import FileLock
 
 from escalation import paths
@@ -31,7 +31,7 @@ def backfill_command(data: Path, out: Path, *extra: str) -> list[str]:
 
 
 def backfill(data: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run(backfill_command(data, out, *extra), capture_output=True, text=True, timeout=900,
+    return subprocess.run(backfill_command(data, out, *ONE_WORKER, *extra), capture_output=True, text=True, timeout=900,
                           stdin=subprocess.DEVNULL)
 
 
@@ -143,7 +143,7 @@ def test_a_second_run_exits_75_while_another_holds_the_lock(first_run):
 def test_a_run_killed_midway_leaves_valid_reports_and_the_next_run_completes_it(first_run):
     data, out = first_run
     change_claim_published_on(data, "2020-02-25")  # visible to every day: all must be rebuilt
-    process = subprocess.Popen(backfill_command(data, out, "--workers", "1"), stdout=subprocess.PIPE,
+    process = subprocess.Popen(backfill_command(data, out, *ONE_WORKER), stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, start_new_session=True)
     deadline = time.monotonic() + 300
     first_published = out / "daily" / DAYS[0] / "manifest.json"

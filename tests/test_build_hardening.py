@@ -22,7 +22,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import TEST_NOTEBOOKS
+from conftest import ONE_WORKER, TEST_NOTEBOOKS
 
 from escalation import charts, metrics, paths
 from escalation.build import default_figures_dir
@@ -325,11 +325,11 @@ def test_a_hung_cell_fails_its_report_at_the_cell_timeout_and_the_next_build_run
     out = tmp_path / "reports"
     marker = f"ESCALATION_TEST_RUN={tmp_path}"
     env = {**os.environ, "ESCALATION_TEST_RUN": str(tmp_path)}
-    result = subprocess.run(build_command(hung_and_passing, out, "--cell-timeout", "5", "--param",
+    result = subprocess.run(build_command(hung_and_passing, out, "--cell-timeout", "3", "--param",
                                           f"data_dir={paths.DATA_DIR}"),
                             capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL, env=env)
     assert result.returncode == 1, result.stderr
-    expected = f"50_tiny.ipynb (50_tiny): {HUNG_CELL} ran longer than the cell timeout (5 s) and was interrupted"
+    expected = f"50_tiny.ipynb (50_tiny): {HUNG_CELL} ran longer than the cell timeout (3 s) and was interrupted"
     assert expected in result.stderr
     assert "built 40_tiny in" in result.stderr, "the other report did not go on"
     record = json.loads((out / "_failed" / "50_tiny.error.json").read_text())
@@ -345,10 +345,10 @@ def test_a_cell_deaf_to_interrupts_is_ended_by_the_report_timeout(tmp_path):
     out = tmp_path / "reports"
     env = {**os.environ, "ESCALATION_TEST_RUN": str(tmp_path)}
     result = subprocess.run(build_command(TEST_NOTEBOOKS / "hanging", out, "--cell-timeout", "3",
-                                          "--report-timeout", "40", "--param", "ignore_interrupts=true"),
+                                          "--report-timeout", "15", "--param", "ignore_interrupts=true"),
                             capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL, env=env)
     assert result.returncode == 1, result.stderr
-    expected = f"50_tiny.ipynb (50_tiny): {HUNG_CELL} was still running when the report timeout (40 s) ended it"
+    expected = f"50_tiny.ipynb (50_tiny): {HUNG_CELL} was still running when the report timeout (15 s) ended it"
     assert expected in result.stderr
     assert json.loads((out / "_failed" / "50_tiny.error.json").read_text())["error"] == expected
     assert wait_until_gone(f"ESCALATION_TEST_RUN={tmp_path}") == [], "a process of the build outlived it"
@@ -401,18 +401,18 @@ def labels(out: Path) -> dict[str, str]:
 @pytest.mark.slow
 def test_a_kill_during_publish_leaves_the_previous_build_whole_until_the_next_run(two_reports, tmp_path):
     out = tmp_path / "reports"
-    first = subprocess.run(build_command(two_reports, out, "--param", "label=one"), capture_output=True, text=True,
-                           timeout=600, stdin=subprocess.DEVNULL)
+    first = subprocess.run(build_command(two_reports, out, "--param", "label=one", *ONE_WORKER), capture_output=True,
+                           text=True, timeout=600, stdin=subprocess.DEVNULL)
     assert first.returncode == 0, first.stderr
     before = visible_files(out)
     assert labels(out) == {"50_first": "one", "51_second": "one"}
-    killed = subprocess.run(build_command(two_reports, out, "--param", "label=two"), capture_output=True,
+    killed = subprocess.run(build_command(two_reports, out, "--param", "label=two", *ONE_WORKER), capture_output=True,
                             text=True, timeout=600, stdin=subprocess.DEVNULL,
                             env={**os.environ, KILL_FOR_TESTS: "after-first-report"})
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     assert visible_files(out) == before, "a reader sees part of the killed build"
     assert labels(out) == {"50_first": "one", "51_second": "one"}
-    again = subprocess.run(build_command(two_reports, out, "--param", "label=two"), capture_output=True,
+    again = subprocess.run(build_command(two_reports, out, "--param", "label=two", *ONE_WORKER), capture_output=True,
                            text=True, timeout=600, stdin=subprocess.DEVNULL)
     assert again.returncode == 0, again.stderr
     assert labels(out) == {"50_first": "two", "51_second": "two"}
@@ -473,7 +473,7 @@ def test_a_nested_output_folder_keeps_its_figures_and_stays_out_of_the_main_inde
 @pytest.mark.slow
 def test_every_notebook_builds_for_an_early_as_of(tmp_path):
     out = tmp_path / "reports"
-    built = run_cli("build", "--out", str(out), "--param", "as_of=2020-02-10T00:00+03:00", timeout=900)
+    built = run_cli("build", "--out", str(out), "--param", "as_of=2020-02-10T00:00+03:00", *ONE_WORKER, timeout=900)
     assert built.returncode == 0, built.stderr
     assert sorted(m.parent.name for m in out.glob("*/manifest.json")) == [
         "01_events_overview", "02_casualty_claims", "03_escalation_summary"]

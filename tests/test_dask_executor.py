@@ -7,6 +7,7 @@ from __future__ import annotations
 import subprocess
 
 import pytest
+from conftest import ONE_WORKER
 from test_backfill import DAYS, backfill_command, built, fingerprint
 
 from escalation import paths
@@ -23,7 +24,7 @@ def test_a_backfill_on_a_dask_cluster_is_byte_identical_to_the_local_executor(tm
     from distributed import LocalCluster
 
     local_out, dask_out = tmp_path / "local" / "reports", tmp_path / "dask" / "reports"
-    local = run(local_out)
+    local = run(local_out, *ONE_WORKER)
     assert local.returncode == 0, local.stderr
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         on_dask = run(dask_out, "--executor", "dask", "--scheduler", cluster.scheduler_address)

@@ -129,10 +129,12 @@ def must_be_quarantined(text: str) -> bool:
     return bool(FORBIDDEN_CHARACTERS.search(text)) or len(text) > MAX_CELL_CHARACTERS
 
 
-@pytest.fixture
-def hostile_tables(data_copy):
-    planted = plant_hostile_strings(data_copy, urls=True)
-    return validate_tables(data_copy), planted, free_text_fields(data_copy)
+@pytest.fixture(scope="module")
+def hostile_tables(tmp_path_factory):
+    """A copy of data/ with the hostile strings planted, validated once for the tests that only read it."""
+    data_dir = copy_data(tmp_path_factory.mktemp("hostile") / "data")
+    planted = plant_hostile_strings(data_dir, urls=True)
+    return validate_tables(data_dir), planted, free_text_fields(data_dir)
 
 
 def test_hostile_strings_with_control_characters_are_quarantined_the_others_accepted(hostile_tables):
@@ -149,23 +151,25 @@ def test_hostile_strings_with_control_characters_are_quarantined_the_others_acce
     assert set(HOSTILE_URLS) <= set(tables.sources["url"]), "http(s) links with quotes must stay usable"
 
 
-@pytest.fixture
-def shown_and_filed(hostile_tables, tmp_path, monkeypatch):
+@pytest.fixture(scope="module")
+def shown_and_filed(hostile_tables, tmp_path_factory):
     """Every HTML fragment a report shows for the hostile tables, and the folder of CSVs it files."""
     tables = hostile_tables[0]
     fragments: list[str] = []
-    monkeypatch.setattr(report, "display", lambda shown, raw=False, metadata=None: fragments.append(
-        shown["text/html"] if isinstance(shown, dict) else shown.data))
-    window = Window.from_params("2020-02-01", "2020-03-06", zone=tables.case.timezone)
-    filed = report.Report(tmp_path / "out", tables.case)
-    filed.overview(tables, window)
-    filed.key_figures(tables, window)
-    for chart in charts.ALL_CHARTS:
-        filed.chart(chart, tables, window)
-    for name in TABLE_ORDER:
-        filed.table(tables.frames[name], name)
-    filed.sources(tables, window)
-    return "\n".join(fragments), tmp_path / "out" / "tables"
+    out = tmp_path_factory.mktemp("shown") / "out"
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setattr(report, "display", lambda shown, raw=False, metadata=None: fragments.append(
+            shown["text/html"] if isinstance(shown, dict) else shown.data))
+        window = Window.from_params("2020-02-01", "2020-03-06", zone=tables.case.timezone)
+        filed = report.Report(out, tables.case)
+        filed.overview(tables, window)
+        filed.key_figures(tables, window)
+        for chart in charts.ALL_CHARTS:
+            filed.chart(chart, tables, window)
+        for name in TABLE_ORDER:
+            filed.table(tables.frames[name], name)
+        filed.sources(tables, window)
+    return "\n".join(fragments), out / "tables"
 
 
 class Elements(HTMLParser):

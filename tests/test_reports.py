@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+from accessibility import launch, violations
 from browser import render
 
 from escalation import jobs
@@ -15,6 +16,7 @@ from escalation.assets import plotly_asset_name
 pytestmark = pytest.mark.slow
 
 PLOTLY_BANNER = re.compile(r"\* plotly\.js v\d")
+BLOCKING = ("serious", "critical")
 
 
 @pytest.fixture(scope="session")
@@ -96,3 +98,25 @@ def test_all_eleven_charts_appear_in_the_reports(reports):
     shown = {slug for manifest in manifests(reports) for slug in manifest["figures"]}
     assert shown == {chart.slug for chart in ALL_CHARTS}
     assert len(shown) == 11
+
+
+def page_kinds(site) -> dict[str, str]:
+    """A main report, a daily report and the front page of the shared build."""
+    main = json.loads(next(site.glob("0[0-9]_*/manifest.json")).read_text())
+    daily = json.loads(sorted(site.glob("daily/*/manifest.json"))[-1].read_text())
+    return {"report": (site / main["report"] / main["html"]).as_uri(),
+            "daily report": (site / daily["report"] / daily["html"]).as_uri(),
+            "front page": (site / "index.html").as_uri()}
+
+
+def test_no_serious_or_critical_violation_on_any_page_kind(site):
+    from playwright.sync_api import sync_playwright
+
+    found = {}
+    with sync_playwright() as playwright:
+        browser = launch(playwright)
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        for kind, url in page_kinds(site).items():
+            found[kind] = [v for v in violations(page, url) if v["impact"] in BLOCKING]
+        browser.close()
+    assert found == {kind: [] for kind in found}, json.dumps(found, indent=1)
