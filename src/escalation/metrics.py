@@ -153,7 +153,7 @@ def _looked_up(frame: pd.DataFrame, table: pd.DataFrame, key: str, columns: list
     """`frame` (numbered from 0) with `columns` of the row of `table` whose `key` (unique there) each row names,
     empty where none: `frame.merge(table, on=key, how="left")`, with the rows found by Arrow's hash table (pandas'
     merge factorised a million text keys each time)."""
-    position = pc.index_in(_arrow(frame[key]), value_set=_arrow(table[key]))
+    position = _positions(frame[key], table[key])
     found = pa.table({column: _arrow(table[column]).take(position) for column in columns})
     return pd.concat([frame.reset_index(drop=True), found.to_pandas(types_mapper=pd.ArrowDtype)], axis=1)
 
@@ -162,6 +162,17 @@ def _arrow(column: pd.Series) -> pa.Array:
     """A column as one Arrow array."""
     values = pa.array(column)
     return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+
+
+def _positions(keys: pd.Series, among: pd.Series) -> pa.Array:
+    """The position in `among` of each of `keys` (null where absent). An empty column of objects has no text
+    type in Arrow (it is null-typed): such a side takes the other's type."""
+    values, value_set = _arrow(keys), _arrow(among)
+    if pa.types.is_null(values.type):
+        values = values.cast(value_set.type)
+    elif value_set.type != values.type:
+        value_set = value_set.cast(values.type)
+    return pc.index_in(values, value_set=value_set)
 
 
 def current_event_claims(tables: Tables, window: Window) -> pd.DataFrame:
@@ -502,7 +513,7 @@ def event_deaths(tables: Tables, window: Window) -> pd.DataFrame:
     figures = ["low", "best", "high"]
     sums = ranges[figures].astype("int64").groupby(group).sum()  # per event_id, in the order of the ids
     ids = ranges["event_id"].iloc[np.unique(group, return_index=True)[1]]
-    position = pc.index_in(_arrow(events["event_id"]), value_set=_arrow(ids)).to_numpy(zero_copy_only=False)
+    position = _positions(events["event_id"], ids).to_numpy(zero_copy_only=False)
     found = ~np.isnan(position)
     deaths = {column: np.zeros(len(events), dtype=int) for column in figures}
     for column in figures:
