@@ -26,7 +26,7 @@ from conftest import ONE_WORKER, TEST_NOTEBOOKS
 
 from escalation import charts, metrics, paths
 from escalation.build import default_figures_dir
-from escalation.images import stable_svg_ids, write_figures
+from escalation.images import sorted_attributes, stable_svg_ids, write_figures
 from escalation.metrics import Window
 from escalation.period import too_wide
 from escalation.publish import KILL_FOR_TESTS
@@ -201,6 +201,21 @@ def test_random_svg_ids_are_renumbered_and_numbers_left_alone():
     assert first.replace('x="731.123456"', "") == second.replace('x="731.9abcde"', "")
     assert "123456" not in first.replace('x="731.123456"', ""), "a random id was left in the SVG"
     assert 'x="731.123456"' in first, "a number that looks like an id was changed"
+
+
+def test_svg_attributes_set_in_another_order_give_the_same_bytes_and_keep_every_value():
+    # the two orders plotly.js wrote for the same root on one page (a Dask and a local build, February 2020)
+    first = ('<svg class="main-svg" xmlns="http://www.w3.org/2000/svg" width="1000" height="560" '
+             'viewBox="0 0 1000 560" style=""><rect x="0" y="0" style="fill: rgb(255, 255, 255);"/><text '
+             'class="gtitle" x="10">a &lt; b</text></svg>')
+    second = ('<svg class="main-svg" xmlns="http://www.w3.org/2000/svg" width="1000" height="560" style="" '
+              'viewBox="0 0 1000 560"><rect style="fill: rgb(255, 255, 255);" y="0" x="0"/><text x="10" '
+              'class="gtitle">a &lt; b</text></svg>')
+    assert first != second
+    assert sorted_attributes(first) == sorted_attributes(second)
+    assert sorted_attributes(first).startswith('<svg class="main-svg" height="560" style="" viewBox="0 0 1000 560" '
+                                               'width="1000" xmlns="http://www.w3.org/2000/svg"><rect style=')
+    assert sorted_attributes(first).endswith('<text class="gtitle" x="10">a &lt; b</text></svg>')
 
 
 @pytest.mark.slow

@@ -19,6 +19,9 @@ from pathlib import Path
 #: colour-bar gradients (`g<id>-cb<id>`) and colour-bar axes (`ycb<id>tick`).
 RANDOM_SVG_ID = re.compile(r"(?:clip|legend|trace|cb|^p|-)([0-9a-f]{6})(?=[xy-]|tick|title|$)")
 ID_OR_CLASS = re.compile(r'\b(?:id|class)="([^"]+)"')
+#: An element's start tag and its attributes (plotly.js writes every value double-quoted, `<` escaped).
+START_TAG = re.compile(r'<([A-Za-z][\w:.-]*)((?:\s+[\w:.-]+="[^"]*")*)(\s*/?)>')
+ATTRIBUTE = re.compile(r'([\w:.-]+)="[^"]*"')
 #: The files written for each chart (the incremental key checks they are all still there).
 FORMATS = ("png", "svg")
 
@@ -28,9 +31,8 @@ IMAGE_TIMEOUT = 90
 #: Seconds to close Chromium before the process goes on without it (it dies with the process anyway).
 CLOSE_TIMEOUT = 10
 #: Drawn once when Chromium starts, so that every chart is drawn on a page that has drawn before: plotly.js
-#: orders a legend's SVG attributes differently on a page's first drawing, and files must not depend on what
-#: the page drew first (each chart's PNG comes before its SVG, so without this only a reordering of FORMATS
-#: would show it).
+#: sets some SVG attributes in another order on a page's first drawing and after certain drawings; files must not
+#: depend on what the page drew before (`sorted_attributes` puts every element's attributes in name order).
 WARM_UP_FIGURE = {"data": [{"type": "scatter", "x": [0], "y": [0]}], "layout": {}}
 
 
@@ -83,7 +85,7 @@ class ImageServer:
         browser = await asyncio.wrap_future(self._browser)
         await browser.write_fig_from_object(jobs, cancel_on_error=True)
         for svg in target.glob("*.svg"):
-            svg.write_text(stable_svg_ids(svg.read_text(encoding="utf-8")), encoding="utf-8")
+            svg.write_text(stable_svg_ids(sorted_attributes(svg.read_text(encoding="utf-8"))), encoding="utf-8")
 
     def close(self) -> None:
         try:
@@ -145,6 +147,18 @@ def _figure_jobs(figure_jsons: list[Path], target: Path) -> list[dict]:
             jobs.append({"fig": fig, "path": str(target / f"{path.stem}.{fmt}"),
                          "opts": {"format": fmt, "width": 1000, "height": height, "scale": 1}})
     return jobs
+
+
+def sorted_attributes(svg: str) -> str:
+    """Every element's attributes in name order. On a page kept between images plotly.js sets some attributes
+    (the root's `viewBox` and `style`, a legend box's) in an order that depends on what the page drew before;
+    XML gives attribute order no meaning, and the files must be byte-identical whichever worker drew them."""
+
+    def in_name_order(tag: re.Match) -> str:
+        attributes = sorted(re.finditer(ATTRIBUTE, tag.group(2)), key=lambda attribute: attribute.group(1))
+        return f"<{tag.group(1)}{''.join(' ' + attribute.group(0) for attribute in attributes)}{tag.group(3)}>"
+
+    return START_TAG.sub(in_name_order, svg)
 
 
 def stable_svg_ids(svg: str) -> str:
