@@ -17,7 +17,7 @@ import pytest
 from conftest import read_rows, write_rows
 
 from escalation import incremental, known_order, paths
-from escalation.moments import end_of_day
+from escalation.moments import end_of_day, parse_moment, parse_moments
 
 DAYS = [date(2020, 2, 1) + timedelta(days=i) for i in range(35)]
 
@@ -178,13 +178,22 @@ def test_typed_parquet_moments_follow_the_rule_for_text():
     assert known_order._column_moments(text, ("at",), "at", zone).tolist() == expected
 
 
-def test_moments_read_in_one_go_agree_with_the_rule_row_by_row():
+@pytest.mark.parametrize("impossible", ["", "2020-02-30T10:00+03:00"], ids=["usual batch", "batch with 30 February"])
+def test_moments_read_in_one_go_agree_with_the_rule_row_by_row(impossible):
     zone = incremental.case_zone(paths.DATA_DIR)
     cells = ["2020-02-27T22:15+03:00", "2020-02-27T22:15:30-05:00", "2020-02-27", "2020-02-27T25:00+03:00",
-             "2020-02-27T22:15", "9999-12-31T23:59+00:00", "", "27/02/2020"]
-    one_by_one = [known_order._moment_of(cell, zone) for cell in cells]
-    assert known_order._moments_of(cells, zone).tolist() == one_by_one
-    assert one_by_one[3:5] == [incremental.ALWAYS] * 2 and one_by_one[5] > one_by_one[0]
+             "2020-02-27T22:15", "9999-12-31T23:59+00:00", "", "27/02/2020", "2020-02-27T23:30:15.5-02:30",
+             "1969-12-31T23:59:59+00:00", None, impossible]
+    one_by_one = [parse_moment(cell, zone) for cell in cells]
+    together = parse_moments(cells, zone)
+    assert together.precision.tolist() == [m[1] if m else None for m in one_by_one]
+    assert [int(us) if m else None for us, m in zip(together.utc_microseconds, one_by_one)] == [
+        incremental.microseconds(m[0]) if m else None for m in one_by_one]
+    assert [str(day) if m else None for day, m in zip(together.written_day, one_by_one)] == [
+        m[0].date().isoformat() if m else None for m in one_by_one]
+    assert together.precision.tolist()[:6] == ["minute", "minute", "day", None, None, "minute"]
+    kept = known_order._moments_of(cells, zone).tolist()
+    assert kept == [incremental.microseconds(m[0]) if m else incremental.ALWAYS for m in one_by_one]
 
 
 def test_a_new_library_version_changes_every_key(monkeypatch):

@@ -45,7 +45,7 @@ import pyarrow.parquet as pq
 from escalation import paths
 from escalation.case import Case, CaseError, load_case
 from escalation.grading import claim_stances
-from escalation.moments import parse_moment
+from escalation.moments import parse_moments
 from escalation.schema import TABLE_ORDER, DataError, Problem, read_datapackage, table_format
 
 ARROW_TYPES = {
@@ -561,23 +561,18 @@ def _parsed_dates(table: _Table, name: str, text: pa.Array, given: pa.Array) -> 
 
 
 def _parsed_moments(table: _Table, name: str, text: pa.Array, case: Case) -> dict[str, pa.Array]:
-    """`moments.parse_moment` once per distinct text, in the case's zone, as UTC seconds and a precision;
-    a moment outside the accepted dates is a typo (the range is judged in UTC, as everywhere)."""
-    def outside(cell: str) -> bool:
-        moment = parse_moment(cell, UTC)
-        return bool(moment) and not _in_range_day(moment[0].date())
-
-    def moment(cell: str):
-        parsed = parse_moment(cell, case.timezone)
-        if not parsed or not _in_range_day(parsed[0].date()):
-            return None
-        return parsed[0].astimezone(UTC).replace(microsecond=0), parsed[1]
-
-    table.fault(_per_distinct(text, outside, pa.bool_()), name,
+    """`moments.parse_moments` once per distinct text, in the case's zone, as UTC seconds and a precision;
+    a moment on a day outside the accepted dates is a typo."""
+    encoded = pc.dictionary_encode(pc.if_else(pc.greater(pc.utf8_length(text), 0), text, None))
+    parsed = parse_moments(encoded.dictionary, case.timezone)
+    days = pa.array(parsed.written_day, pa.date32())
+    outside = pc.and_(pa.array(parsed.parsed), pc.invert(_in_range(days)))
+    kept = pc.and_not(pa.array(parsed.parsed), outside)
+    seconds = pa.array(parsed.utc_microseconds // 1_000_000, pa.int64()).cast(TIMESTAMP_TYPE)
+    table.fault(outside.take(encoded.indices).fill_null(False), name,
                 lambda cell: f"{cell} is outside the accepted dates, {_date_range()}")
-    parsed = _per_distinct(text, lambda cell: moment(cell) or (None, None),
-                           pa.struct([("at", TIMESTAMP_TYPE), ("precision", pa.string())]))
-    return {name: parsed.field("at"), f"{name}_precision": parsed.field("precision")}
+    return {name: pc.if_else(kept, seconds, None).take(encoded.indices),
+            f"{name}_precision": pc.if_else(kept, pa.array(parsed.precision, pa.string()), None).take(encoded.indices)}
 
 
 def _per_distinct(text: pa.Array, function, kind: pa.DataType) -> pa.Array:
@@ -689,10 +684,6 @@ def _in_range(days: pa.Array) -> pa.Array:
     latest = date.today() + timedelta(days=LATEST_DAYS_AHEAD)
     return pc.and_(pc.greater_equal(days, pa.scalar(EARLIEST_DATE, pa.date32())),
                    pc.less_equal(days, pa.scalar(latest, pa.date32())))
-
-
-def _in_range_day(day: date) -> bool:
-    return EARLIEST_DATE <= day <= date.today() + timedelta(days=LATEST_DAYS_AHEAD)
 
 
 def _date_range() -> str:

@@ -36,14 +36,12 @@ from pathlib import Path
 from escalation import __version__
 from escalation.case import CaseError, load_case
 from escalation.images import FORMATS
-from escalation.moments import end_of_day
+from escalation.moments import EPOCH, end_of_day, microseconds
 from escalation.schema import read_datapackage, table_paths
 
 #: The libraries whose versions a report records and its key includes: a new pandas or plotly rebuilds.
 PACKAGES = ("escalation", "pandas", "numpy", "pyarrow", "plotly", "papermill", "nbconvert", "nbclient", "nbformat",
             "ipykernel", "jinja2", "kaleido", "frictionless", "ruptures")
-#: Moments are kept as microseconds since 1970 (UTC), which reach year 9999 and beyond.
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 #: A row without a readable moment is seen by every report (validation reports it)...
 ALWAYS = -(2**63)
 #: ...a row no known row cites, by none.
@@ -122,11 +120,6 @@ def _zone(data_dir: Path, identity: tuple) -> tzinfo:
         return load_case(data_dir).timezone
     except CaseError:
         return UTC
-
-
-def microseconds(moment: datetime) -> int:
-    """A moment as the known orders keep it."""
-    return (moment - EPOCH) // timedelta(microseconds=1)
 
 
 def _signature(data_dir: Path) -> tuple:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from datetime import date, datetime, tzinfo
 from pathlib import Path
 
@@ -20,16 +19,14 @@ import pyarrow.compute as pc
 import pyarrow.csv
 import pyarrow.parquet
 
-from escalation.incremental import ALWAYS, NEVER, KnownOrder, case_zone, microseconds
-from escalation.moments import end_of_day, parse_moment
+from escalation.incremental import ALWAYS, NEVER, KnownOrder, case_zone
+from escalation.moments import end_of_day, microseconds, parse_moments
 from escalation.schema import ForeignKey, foreign_keys, known_at_columns, read_datapackage, table_paths
 
 #: The key of pandas' SipHash of each row (16 bytes), and how a row's cells are joined before hashing.
 HASH_KEY, UNIT_SEPARATOR, NULL_CELL = "escalation-rows1", "\x1f", "\x00"
 #: Rows hashed at a time (a million joined rows would otherwise be held at once as Python strings).
 HASH_BATCH_ROWS = 100_000
-#: The usual form of a moment, read in one go (any other form one by one).
-USUAL_MOMENT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d(?::\d\d)?[+-]\d\d:\d\d")
 
 
 def compute(data_dir: Path) -> dict[str, KnownOrder]:
@@ -53,41 +50,24 @@ def compute(data_dir: Path) -> dict[str, KnownOrder]:
     return orders
 
 
-def _moment_of(value, zone: tzinfo) -> int:
-    """When a cell says its row became known, by `moments.parse_moment`'s rule; Parquet's typed timestamps and
-    dates follow the same rule (an aware moment as it is, a bare date from 23:59 in the case's zone)."""
+def _typed_moment_of(value, zone: tzinfo) -> int:
+    """When a typed Parquet cell says its row became known, by `moments.parse_moment`'s rule: an aware moment as
+    it is, a bare date from 23:59 in the case's zone."""
     if isinstance(value, datetime):
         return microseconds(value) if value.tzinfo is not None else ALWAYS
     if isinstance(value, date):
         return microseconds(end_of_day(value, zone))
-    moment = parse_moment(value if isinstance(value, str) else None, zone)
-    return microseconds(moment[0]) if moment else ALWAYS
+    return ALWAYS
 
 
 def _moments_of(distinct: list, zone: tzinfo) -> np.ndarray:
-    """`_moment_of` each distinct cell; the usual form (minutes, perhaps seconds, and an offset) read in one go,
-    any other form, and a batch holding an impossible date, going through `_moment_of` itself."""
-    result = np.empty(len(distinct), dtype=np.int64)
-    done = np.zeros(len(distinct), dtype=bool)
-    usual = np.array([i for i, value in enumerate(distinct) if isinstance(value, str)
-                      and USUAL_MOMENT.fullmatch(value)], dtype=np.int64)
-    if len(usual):
-        texts = pa.array([distinct[i] for i in usual], pa.string())
-        offsets = pc.utf8_slice_codeunits(texts, -6)
-        hours = pc.cast(pc.utf8_slice_codeunits(offsets, 1, 3), pa.int64()).to_numpy()
-        minutes = pc.cast(pc.utf8_slice_codeunits(offsets, 4, 6), pa.int64()).to_numpy()
-        sign = np.where(pc.starts_with(offsets, "-").to_numpy(zero_copy_only=False), -1, 1)
-        try:  # numpy refuses a 30 February or a 25th hour, as Python does
-            local = np.array(pc.utf8_slice_codeunits(texts, 0, -6).to_pylist(), dtype="datetime64[us]")
-        except ValueError:
-            local = None
-        if local is not None:
-            readable = (hours < 24) & (minutes < 60)
-            moments = local.astype(np.int64) - sign * (hours * 60 + minutes) * 60_000_000
-            result[usual[readable]] = moments[readable]
-            done[usual[readable]] = True
-    for i in np.flatnonzero(~done):
-        result[i] = _moment_of(distinct[i], zone)
+    """The moment of each distinct cell: text by `moments.parse_moments`, typed cells by `_typed_moment_of`."""
+    text = [value if isinstance(value, str) else None for value in distinct]
+    parsed = parse_moments(text, zone)
+    result = np.where(parsed.parsed, parsed.utc_microseconds, ALWAYS)
+    for i, value in enumerate(distinct):
+        if value is not None and not isinstance(value, str):
+            result[i] = _typed_moment_of(value, zone)
     return result
 
 
