@@ -9,16 +9,18 @@ KERNEL := escalation
 ARGS ?=
 DAILY_FROM ?= 2020-02-01
 DAILY_TO ?= 2020-03-06
+# Events in bench-scale's synthetic export
+EVENTS ?= 1000000
 # pytest-xdist workers for `make test` (auto: one per CPU), e.g. TEST_WORKERS=0 to run in this process
 TEST_WORKERS ?= auto
 # Extra JupyterLab options, e.g. LAB_ARGS="--no-browser --ip=127.0.0.1 --port=8890"
 LAB_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help report test test-fast lab validate bench lint chromium clean
+.PHONY: help report test test-fast lab validate bench bench-scale bench-tests lint chromium clean
 
 help: ## List the targets and what each does
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -53,6 +55,12 @@ lab: $(STAMP) ## Open JupyterLab on the notebooks with the project's kernel (LAB
 bench: $(STAMP) chromium ## Benchmarks: a build's time split vs a plain script; full backfill and a no-change rerun
 	$(BIN)/python bench/bench_build.py
 	$(BIN)/python bench/bench_backfill.py
+
+bench-scale: $(STAMP) chromium ## Benchmark a SYNTHETIC export of EVENTS (1,000,000) events: import, reports, backfill (long)
+	$(BIN)/python bench/bench_scale.py --events $(EVENTS)
+
+bench-tests: $(STAMP) chromium ## Benchmark the test suite's time (target 3 min) against its kernel-free part
+	$(BIN)/python bench/bench_tests.py
 
 lint: $(STAMP) ## Run ruff on the package, tests and benchmarks
 	$(BIN)/ruff check src tests bench
