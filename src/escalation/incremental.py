@@ -41,7 +41,7 @@ from escalation.schema import read_datapackage, table_paths
 
 #: The libraries whose versions a report records and its key includes: a new pandas or plotly rebuilds.
 PACKAGES = ("escalation", "pandas", "numpy", "pyarrow", "plotly", "papermill", "nbconvert", "nbclient", "nbformat",
-            "ipykernel", "jinja2", "kaleido", "frictionless", "ruptures")
+            "ipykernel", "jinja2", "kaleido", "ruptures")
 #: A row without a readable moment is seen by every report (validation reports it)...
 ALWAYS = -(2**63)
 #: ...a row no known row cites, by none.
