@@ -9,6 +9,8 @@ key_figures rows themselves (a `label` column when there is one, else the figure
 
 from __future__ import annotations
 
+import stat
+from collections.abc import Callable
 from html import escape
 from pathlib import Path
 
@@ -54,8 +56,37 @@ def is_main(figure: str) -> bool:
     return figure.count(".") <= 1
 
 
-def _read(path: Path) -> pd.DataFrame | None:
-    return pd.read_csv(path, keep_default_na=False, na_values=[""]) if path.is_file() else None
+#: Tables already read, by file identity (see `_read`); emptied when it holds this many.
+READ_CACHE_SIZE = 4096
+_read_cache: dict[tuple, pd.DataFrame] = {}
+
+
+def _read(path: Path, prepare: Callable[[pd.DataFrame], pd.DataFrame] | None = None) -> pd.DataFrame | None:
+    """The CSV at `path` (through `prepare`), or None when there is none. Each file is read once per process: a
+    backfill renders the index after every day it publishes, and the earlier days' tables are the same files
+    each time (hard links into the new version), so they are known by device, inode, modification time and size."""
+    try:
+        status = path.stat()
+    except FileNotFoundError:
+        return None
+    if not stat.S_ISREG(status.st_mode):
+        return None
+    key = (status.st_dev, status.st_ino, status.st_mtime_ns, status.st_size, prepare)
+    if key not in _read_cache:
+        if len(_read_cache) >= READ_CACHE_SIZE:
+            _read_cache.clear()
+        table = pd.read_csv(path, keep_default_na=False, na_values=[""])
+        _read_cache[key] = prepare(table) if prepare else table
+    return _read_cache[key].copy()
+
+
+def _labelled(figures: pd.DataFrame) -> pd.DataFrame:
+    return figures.assign(label=labels(figures))
+
+
+def _key_figures(tables: Path) -> pd.DataFrame | None:
+    """A report's key figures, each with its `label`."""
+    return _read(tables / "key_figures.csv", _labelled)
 
 
 def daily_figures(out_dir: Path, daily: list[dict]) -> pd.DataFrame:
@@ -63,11 +94,11 @@ def daily_figures(out_dir: Path, daily: list[dict]) -> pd.DataFrame:
     day, figure, label, value_low, value_high."""
     frames = []
     for manifest in daily:
-        figures = _read(out_dir / manifest["report"] / "tables" / "key_figures.csv")
+        figures = _key_figures(out_dir / manifest["report"] / "tables")
         if figures is None or figures.empty:
             continue
         figures = figures.loc[figures["figure"].astype(str).str.count(r"\.") <= 1]
-        figures = figures.assign(day=pd.Timestamp(manifest["report"].split("/")[-1]), label=labels(figures))
+        figures = figures.assign(day=pd.Timestamp(manifest["report"].split("/")[-1]))
         frames.append(figures[["day", "figure", "label", "value_low", "value_high"]])
     if not frames:
         return pd.DataFrame(columns=["day", "figure", "label", "value_low", "value_high"])
@@ -95,9 +126,9 @@ def day_lines(out_dir: Path, daily: list[dict]) -> list[dict]:
     for manifest in sorted(daily, key=lambda m: m["report"]):
         day = pd.Timestamp(manifest["report"].split("/")[-1])
         tables = out_dir / manifest["report"] / "tables"
-        today = _read(tables / "key_figures.csv")  # every figure, incidents too: the biggest change may be one
+        today = _key_figures(tables)  # every figure, incidents too: the biggest change may be one
         today = (pd.DataFrame(columns=["figure", "label", "value_low", "value_high"]) if today is None
-                 else today.assign(label=labels(today))).set_index("figure").sort_index()
+                 else today).set_index("figure").sort_index()
         new_events, new_claims = _read(tables / "new_events.csv"), _read(tables / "new_claims.csv")
         changes = new_claims["change"].value_counts() if new_claims is not None else pd.Series(dtype=int)
         figure_ids = today.index.astype(str)
@@ -168,7 +199,7 @@ def latest_figures(out_dir: Path, reports: list[dict], daily: list[dict], figure
     its day-by-day sparkline when the daily reports carry it."""
     source, table = None, None
     for manifest in sorted(daily, key=lambda m: m["report"], reverse=True) + reports:
-        table = _read(out_dir / manifest["report"] / "tables" / "key_figures.csv")
+        table = _key_figures(out_dir / manifest["report"] / "tables")
         if table is not None and not table.empty:
             source = manifest
             break
@@ -179,7 +210,7 @@ def latest_figures(out_dir: Path, reports: list[dict], daily: list[dict], figure
     by_figure = dict(tuple(figures.sort_values("day").groupby("figure")))
     rows = [{"label": name, "range": _span(row.value_low, row.value_high), "main": is_main(row.figure),
              "spark": sparkline(by_figure.get(row.figure, figures.iloc[:0]), name) if is_main(row.figure) else ""}
-            for row, name in zip(shown.itertuples(), labels(shown))]
+            for row, name in zip(shown.itertuples(), shown["label"])]
     return {"rows": rows, "source": source, "as_of": str(table["as_of"].iloc[0]), "more": len(table) - len(shown),
             "table": f"{source['href'].rsplit('/', 1)[0]}/tables/key_figures.csv"}
 
