@@ -18,7 +18,7 @@ from pathlib import Path
 import nbformat
 
 from escalation.assets import plotly_js
-from escalation.report import LAB_ONLY
+from escalation.lab_only import LAB_ONLY
 
 TEMPLATES = files("escalation") / "templates"
 HEADING = re.compile(r"^(#{1,3})\s+(.+?)\s*#*\s*$")
@@ -101,24 +101,41 @@ def _exporter():
     )
 
 
-def export_html(executed: Path, html_path: Path, context: dict, plotly_src: str | None = None) -> int:
-    """Write the report HTML for an executed notebook; returns its size in bytes. `plotly_src` is the relative
-    address of a shared plotly.js (see `assets.plotly_href`); None inlines plotly.js, for a self-contained page."""
-    nb = nbformat.read(executed, as_version=4)
+@functools.cache
+def _report_css() -> str:
+    return (TEMPLATES / "report.css").read_text(encoding="utf-8")
+
+
+def warm_up() -> None:
+    """Import nbconvert and compile the report templates (about 2 s of CPU) by exporting an empty notebook: a
+    worker does it while its kernel starts, instead of in its first report."""
+    render_html(nbformat.v4.new_notebook(), "warm-up", {"parameters": {}, "nav": {}, "inputs": [], "versions": {}},
+                plotly_src="plotly.js")
+
+
+def render_html(nb: nbformat.NotebookNode, name: str, context: dict, plotly_src: str | None = None) -> str:
+    """The report page of an executed notebook (`name` when it has no title). `plotly_src` is the relative address
+    of a shared plotly.js (see `assets.plotly_href`); None inlines plotly.js, for a self-contained page."""
     title, toc = title_and_toc(nb)
     js, version = plotly_js() if not plotly_src else (None, "")
     resources = {
-        "metadata": {"name": title or executed.stem},
+        "metadata": {"name": title or name},
         "escalation": {
             **context,
-            "title": title or executed.stem,
+            "title": title or name,
             "toc": toc,
             "plotly_js": js,
             "plotly_src": plotly_src,
             "plotly_version": version,
-            "css": (TEMPLATES / "report.css").read_text(encoding="utf-8"),
+            "css": _report_css(),
         },
     }
     body, _ = _exporter().from_notebook_node(_reader_copy(nb), resources=resources)
+    return body
+
+
+def export_html(executed: Path, html_path: Path, context: dict, plotly_src: str | None = None) -> int:
+    """Write the report HTML for an executed notebook (see `render_html`); returns its size in bytes."""
+    body = render_html(nbformat.read(executed, as_version=4), executed.stem, context, plotly_src)
     html_path.write_text(body, encoding="utf-8")
     return len(body.encode("utf-8"))

@@ -27,12 +27,11 @@ from escalation.case import Case
 from escalation.charts import Chart
 from escalation.csvsafe import write_csv
 from escalation.data import Tables, is_web_url
+from escalation.lab_only import LAB_ONLY
 from escalation.metrics import Window
 
 PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
 
-#: Output metadata key of what only JupyterLab needs; `export` drops these outputs.
-LAB_ONLY = "escalation/lab-only"
 #: Tables in Lab: text left-aligned, colours from Lab's theme (light or dark).
 LAB_STYLE = """<style>
 .jp-RenderedHTMLCommon .escalation-table td, .jp-RenderedHTMLCommon .escalation-table th,
