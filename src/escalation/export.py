@@ -18,7 +18,7 @@ from pathlib import Path
 import nbformat
 
 from escalation.assets import plotly_js
-from escalation.report import LAB_ONLY
+from escalation.lab_only import LAB_ONLY
 
 TEMPLATES = files("escalation") / "templates"
 HEADING = re.compile(r"^(#{1,3})\s+(.+?)\s*#*\s*$")
@@ -84,41 +84,90 @@ def _without_title(markdown: str) -> str:
     return "\n".join(line for line in markdown.splitlines() if not line.startswith("# "))
 
 
+#: The start tags nbconvert's HTMLExporter makes focusable (`tabindex="0"`, so that a keyboard can scroll a wide
+#: output): markdown cells and output areas, as the lab template writes them.
+FOCUSABLE_TAG = re.compile(r'<div class="(?:jp-Cell-inputWrapper|[^"]*\bjp-OutputArea-output\b[^"]*)"[^>]*')
+
+
+def _report_exporter_class():
+    from nbconvert import HTMLExporter
+    from nbconvert.exporters.templateexporter import TemplateExporter
+    from nbconvert.filters.highlight import Highlight2HTML
+    from nbconvert.filters.widgetsdatatypefilter import WidgetsDataTypeFilter
+
+    class ReportExporter(HTMLExporter):
+        """nbconvert's HTMLExporter without its last step, which parses the finished page with BeautifulSoup and
+        writes it out again, three quarters of an export (0.25 CPU-s for a daily report), only to give images
+        without alt text a placeholder (a report has no <img>: its charts are Plotly divs) and to make markdown
+        cells and output areas focusable (`FOCUSABLE_TAG` does that on the page as rendered). The rest is
+        `HTMLExporter.from_notebook_node` of nbconvert 7.17 (pinned), private members included."""
+
+        def from_notebook_node(self, nb, resources=None, **kw):
+            language = nb.metadata.get("language_info", {})
+            lexer = language.get("pygments_lexer", language.get("name", None))
+            highlight_code = self.filters.get("highlight_code", Highlight2HTML(pygments_lexer=lexer, parent=self))
+            resources = self._init_resources(resources)
+            filter_data_type = WidgetsDataTypeFilter(notebook_metadata=self._nb_metadata, parent=self,
+                                                     resources=resources)
+            self.register_filter("highlight_code", highlight_code)
+            self.register_filter("filter_data_type", filter_data_type)
+            html, resources = TemplateExporter.from_notebook_node(self, nb, resources, **kw)
+            return FOCUSABLE_TAG.sub(lambda tag: tag.group(0) + ' tabindex="0"', html), resources
+
+    return ReportExporter
+
+
 @functools.cache
 def _exporter():
     """One exporter per process: each new one would compile its Jinja templates again (about a third of an
     export). The page's own values go in through `resources`, so nothing of one report stays in it."""
-    from nbconvert import HTMLExporter
-
-    return HTMLExporter(
+    exporter_class = _report_exporter_class()
+    return exporter_class(
         template_name="report",
         extra_template_basedirs=[str(TEMPLATES)],
         exclude_input=True,
         exclude_input_prompt=True,
         exclude_output_prompt=True,
         anchor_link_text="",
-        **{trait: "" for trait in NETWORK_URL_TRAITS if HTMLExporter.class_traits().get(trait)},
+        **{trait: "" for trait in NETWORK_URL_TRAITS if exporter_class.class_traits().get(trait)},
     )
 
 
-def export_html(executed: Path, html_path: Path, context: dict, plotly_src: str | None = None) -> int:
-    """Write the report HTML for an executed notebook; returns its size in bytes. `plotly_src` is the relative
-    address of a shared plotly.js (see `assets.plotly_href`); None inlines plotly.js, for a self-contained page."""
-    nb = nbformat.read(executed, as_version=4)
+@functools.cache
+def _report_css() -> str:
+    return (TEMPLATES / "report.css").read_text(encoding="utf-8")
+
+
+def warm_up() -> None:
+    """Import nbconvert and compile the report templates (about 2 s of CPU) by exporting an empty notebook: a
+    worker does it while its kernel starts, instead of in its first report."""
+    render_html(nbformat.v4.new_notebook(), "warm-up", {"parameters": {}, "nav": {}, "inputs": [], "versions": {}},
+                plotly_src="plotly.js")
+
+
+def render_html(nb: nbformat.NotebookNode, name: str, context: dict, plotly_src: str | None = None) -> str:
+    """The report page of an executed notebook (`name` when it has no title). `plotly_src` is the relative address
+    of a shared plotly.js (see `assets.plotly_href`); None inlines plotly.js, for a self-contained page."""
     title, toc = title_and_toc(nb)
     js, version = plotly_js() if not plotly_src else (None, "")
     resources = {
-        "metadata": {"name": title or executed.stem},
+        "metadata": {"name": title or name},
         "escalation": {
             **context,
-            "title": title or executed.stem,
+            "title": title or name,
             "toc": toc,
             "plotly_js": js,
             "plotly_src": plotly_src,
             "plotly_version": version,
-            "css": (TEMPLATES / "report.css").read_text(encoding="utf-8"),
+            "css": _report_css(),
         },
     }
     body, _ = _exporter().from_notebook_node(_reader_copy(nb), resources=resources)
+    return body
+
+
+def export_html(executed: Path, html_path: Path, context: dict, plotly_src: str | None = None) -> int:
+    """Write the report HTML for an executed notebook (see `render_html`); returns its size in bytes."""
+    body = render_html(nbformat.read(executed, as_version=4), executed.stem, context, plotly_src)
     html_path.write_text(body, encoding="utf-8")
     return len(body.encode("utf-8"))

@@ -9,6 +9,8 @@ key_figures rows themselves (a `label` column when there is one, else the figure
 
 from __future__ import annotations
 
+import stat
+from collections.abc import Callable
 from html import escape
 from pathlib import Path
 
@@ -54,21 +56,58 @@ def is_main(figure: str) -> bool:
     return figure.count(".") <= 1
 
 
+#: What was computed from published tables, by the tables' identity (see `_once`); emptied at this many entries.
+CACHE_SIZE = 4096
+_cache: dict[tuple, object] = {}
+
+
+def _identity(path: Path) -> tuple | None:
+    """A file's device, inode, modification time and size; None when there is no file."""
+    try:
+        status = path.stat()
+    except FileNotFoundError:
+        return None
+    return (status.st_dev, status.st_ino, status.st_mtime_ns, status.st_size) if stat.S_ISREG(status.st_mode) else None
+
+
+def _once(compute: Callable, *paths: Path):
+    """`compute(*paths)`, once per process for the same files: a backfill renders the index after every day it
+    publishes, and the earlier days' tables are the same files each time (hard links into the new version), known
+    by `_identity`. What it returns is shared between calls: callers must not change it."""
+    key = (compute, *map(_identity, paths))
+    if key not in _cache:
+        if len(_cache) >= CACHE_SIZE:
+            _cache.clear()
+        _cache[key] = compute(*paths)
+    return _cache[key]
+
+
 def _read(path: Path) -> pd.DataFrame | None:
     return pd.read_csv(path, keep_default_na=False, na_values=[""]) if path.is_file() else None
+
+
+def _key_figures(path: Path) -> pd.DataFrame | None:
+    """A report's key figures (its `tables/key_figures.csv`), each with its `label`."""
+    figures = _read(path)
+    return None if figures is None else figures.assign(label=labels(figures))
+
+
+def _main_figures_of_day(path: Path) -> pd.DataFrame | None:
+    """The main key figures of the daily report whose `tables/key_figures.csv` is `path`, with its day."""
+    figures = _once(_key_figures, path)
+    if figures is None or figures.empty:
+        return None
+    figures = figures.loc[figures["figure"].astype(str).str.count(r"\.") <= 1]
+    return figures.assign(day=pd.Timestamp(path.parent.parent.name))[["day", "figure", "label", "value_low",
+                                                                       "value_high"]]
 
 
 def daily_figures(out_dir: Path, daily: list[dict]) -> pd.DataFrame:
     """One row per day and main key figure (of the whole period: few per day whatever the size of the case):
     day, figure, label, value_low, value_high."""
-    frames = []
-    for manifest in daily:
-        figures = _read(out_dir / manifest["report"] / "tables" / "key_figures.csv")
-        if figures is None or figures.empty:
-            continue
-        figures = figures.loc[figures["figure"].astype(str).str.count(r"\.") <= 1]
-        figures = figures.assign(day=pd.Timestamp(manifest["report"].split("/")[-1]), label=labels(figures))
-        frames.append(figures[["day", "figure", "label", "value_low", "value_high"]])
+    frames = [_once(_main_figures_of_day, out_dir / manifest["report"] / "tables" / "key_figures.csv")
+              for manifest in daily]
+    frames = [frame for frame in frames if frame is not None]
     if not frames:
         return pd.DataFrame(columns=["day", "figure", "label", "value_low", "value_high"])
     return pd.concat(frames, ignore_index=True).sort_values(["day", "figure"], ignore_index=True)
@@ -95,21 +134,16 @@ def day_lines(out_dir: Path, daily: list[dict]) -> list[dict]:
     for manifest in sorted(daily, key=lambda m: m["report"]):
         day = pd.Timestamp(manifest["report"].split("/")[-1])
         tables = out_dir / manifest["report"] / "tables"
-        today = _read(tables / "key_figures.csv")  # every figure, incidents too: the biggest change may be one
-        today = (pd.DataFrame(columns=["figure", "label", "value_low", "value_high"]) if today is None
-                 else today.assign(label=labels(today))).set_index("figure").sort_index()
-        new_events, new_claims = _read(tables / "new_events.csv"), _read(tables / "new_claims.csv")
-        changes = new_claims["change"].value_counts() if new_claims is not None else pd.Series(dtype=int)
-        figure_ids = today.index.astype(str)
-        deaths = today.loc[figure_ids.str.startswith("killed.") & (figure_ids.str.count(r"\.") <= 1), "value_low"].sum()
-        events = today["value_low"].get("events", 0)
+        facts = _once(_day_facts, tables / "key_figures.csv", tables / "new_events.csv", tables / "new_claims.csv")
+        events, deaths = facts["events"], facts["deaths"]
         moved = {"events": events - (before["events"] if before else 0),
                  "deaths": deaths - (before["deaths"] if before else 0)}
         lines.append({
             "day": day, "name": manifest["report"], "href": manifest["href"],
-            "events_reported": None if new_events is None else len(new_events),
-            "new_claims": int(changes.get("first figure", 0)), "revised_claims": int(changes.get("revision", 0)),
-            "biggest_change": _biggest_change(today, before["figures"] if before else None),
+            "events_reported": facts["events_reported"],
+            "new_claims": facts["new_claims"], "revised_claims": facts["revised_claims"],
+            "biggest_change": (_once(_change_between, tables / "key_figures.csv", before["figures"]) if before
+                               else ""),
             "trend": trend(moved, history) if before else "",
             # the first report's figures are stocks, not a day's change
             "new_events": int(moved["events"]) if before else None,
@@ -117,8 +151,32 @@ def day_lines(out_dir: Path, daily: list[dict]) -> list[dict]:
         })
         if before:
             history.append(moved)
-        before = {"events": events, "deaths": deaths, "figures": today}
+        before = {"events": events, "deaths": deaths, "figures": tables / "key_figures.csv"}
     return lines
+
+
+def _figures_by_id(path: Path) -> pd.DataFrame:
+    """Every key figure of a report (incidents too: the biggest change may be one), indexed by figure id."""
+    figures = _once(_key_figures, path)
+    return (pd.DataFrame(columns=["figure", "label", "value_low", "value_high"]) if figures is None
+            else figures).set_index("figure").sort_index()
+
+
+def _day_facts(key_figures: Path, new_events: Path, new_claims: Path) -> dict:
+    """What a daily report's tables say about its day: events and deaths known, events and claims new."""
+    today = _once(_figures_by_id, key_figures)
+    events_table, claims = _read(new_events), _read(new_claims)
+    changes = claims["change"].value_counts() if claims is not None else pd.Series(dtype=int)
+    figure_ids = today.index.astype(str)
+    return {"events": today["value_low"].get("events", 0),
+            "deaths": today.loc[figure_ids.str.startswith("killed.") & (figure_ids.str.count(r"\.") <= 1),
+                                "value_low"].sum(),
+            "events_reported": None if events_table is None else len(events_table),
+            "new_claims": int(changes.get("first figure", 0)), "revised_claims": int(changes.get("revision", 0))}
+
+
+def _change_between(today: Path, yesterday: Path) -> str:
+    return _biggest_change(_once(_figures_by_id, today), _once(_figures_by_id, yesterday))
 
 
 def _biggest_change(today: pd.DataFrame, yesterday: pd.DataFrame | None) -> str:
@@ -168,7 +226,7 @@ def latest_figures(out_dir: Path, reports: list[dict], daily: list[dict], figure
     its day-by-day sparkline when the daily reports carry it."""
     source, table = None, None
     for manifest in sorted(daily, key=lambda m: m["report"], reverse=True) + reports:
-        table = _read(out_dir / manifest["report"] / "tables" / "key_figures.csv")
+        table = _once(_key_figures, out_dir / manifest["report"] / "tables" / "key_figures.csv")
         if table is not None and not table.empty:
             source = manifest
             break
@@ -179,7 +237,7 @@ def latest_figures(out_dir: Path, reports: list[dict], daily: list[dict], figure
     by_figure = dict(tuple(figures.sort_values("day").groupby("figure")))
     rows = [{"label": name, "range": _span(row.value_low, row.value_high), "main": is_main(row.figure),
              "spark": sparkline(by_figure.get(row.figure, figures.iloc[:0]), name) if is_main(row.figure) else ""}
-            for row, name in zip(shown.itertuples(), labels(shown))]
+            for row, name in zip(shown.itertuples(), shown["label"])]
     return {"rows": rows, "source": source, "as_of": str(table["as_of"].iloc[0]), "more": len(table) - len(shown),
             "table": f"{source['href'].rsplit('/', 1)[0]}/tables/key_figures.csv"}
 

@@ -9,6 +9,7 @@ render it again to find out (reading every daily report's tables).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -63,13 +64,19 @@ def is_current(tree: Path, failed_dir: Path) -> bool:
     return (tree / "index.html").is_file() and kept == index_key(tree, failed_dir)
 
 
-def render_index(tree: Path, failed_dir: Path) -> str:
+@functools.cache
+def _template():
+    """The index template, compiled once per process (a backfill renders the index after every day)."""
     from jinja2 import Environment, select_autoescape
 
+    env = Environment(autoescape=select_autoescape(default=True))
+    return env.from_string((files("escalation") / "templates" / "index.html.j2").read_text(encoding="utf-8"))
+
+
+def render_index(tree: Path, failed_dir: Path) -> str:
     from escalation.frontpage import situation  # pandas: imported only when an index is rendered
 
-    env = Environment(autoescape=select_autoescape(default=True))
-    template = env.from_string((files("escalation") / "templates" / "index.html.j2").read_text(encoding="utf-8"))
+    template = _template()
     failures = failed(failed_dir)
     found = manifests(tree)
     reports = [m for m in found if not m["report"].startswith("daily/")]

@@ -112,7 +112,8 @@ def _plotly_settings() -> dict:
 def _restore_plotly(settings: dict) -> None:
     import plotly.io as pio
 
-    pio.templates.default = settings["template"]
+    if pio.templates.default != settings["template"]:  # setting it validates a copy of the template (0.05 s)
+        pio.templates.default = settings["template"]
     pio.renderers.default = settings["renderer"]
     vars(pio.defaults).clear()
     vars(pio.defaults).update(settings["defaults"])

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import plotly.io as pio
 from IPython.display import HTML, Markdown, display
 
 from escalation import charts, grading, metrics
@@ -26,12 +27,11 @@ from escalation.case import Case
 from escalation.charts import Chart
 from escalation.csvsafe import write_csv
 from escalation.data import Tables, is_web_url
+from escalation.lab_only import LAB_ONLY
 from escalation.metrics import Window
 
 PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
 
-#: Output metadata key of what only JupyterLab needs; `export` drops these outputs.
-LAB_ONLY = "escalation/lab-only"
 #: Tables in Lab: text left-aligned, colours from Lab's theme (light or dark).
 LAB_STYLE = """<style>
 .jp-RenderedHTMLCommon .escalation-table td, .jp-RenderedHTMLCommon .escalation-table th,
@@ -88,17 +88,23 @@ class Report:
         details = (f"<details><summary>Data behind this chart ({len(table)} rows)</summary>"
                    f'<div class="escalation-table">{_html_table(table, self.case.timezone, chart.slug)}</div>'
                    "</details>")
+        # The figure is turned into plain data once: the page keeps the trace ids, the JSON for Lab and kaleido
+        # drops them (as plotly's `to_json` does).
+        with_ids = json.loads(pio.to_json(fig, remove_uids=False))
+        figure = {**with_ids, "data": [{key: value for key, value in trace.items() if key != "uid"}
+                                       for trace in with_ids["data"]]}
         html = (  # a figure named by its caption; no role="img" around Plotly's buttons (nested-interactive)
             f'<figure class="escalation-chart" id="figure-{chart.slug}" data-slug="{chart.slug}">'
-            + fig.to_html(full_html=False, include_plotlyjs=False, div_id=f"chart-{chart.slug}",
-                          config=PLOTLY_CONFIG)
+            + pio.to_html(with_ids, validate=False, full_html=False, include_plotlyjs=False,
+                          div_id=f"chart-{chart.slug}", config=PLOTLY_CONFIG)
             + f"<figcaption><strong>{escape(alt)}</strong> {escape(caption)}</figcaption>{details}</figure>"
         )
-        display({"application/vnd.plotly.v1+json": json.loads(fig.to_json()), "text/html": html}, raw=True)
+        display({"application/vnd.plotly.v1+json": figure, "text/html": html}, raw=True)
         display({"text/html": f'{LAB_STYLE}<div class="escalation-caption"><p><strong>{escape(alt)}</strong> '
                               f"{escape(caption)}</p>{details}</div>"}, raw=True, metadata={LAB_ONLY: True})
         if self.output_dir:
-            (self.output_dir / "figures" / f"{chart.slug}.json").write_text(fig.to_json(), encoding="utf-8")
+            (self.output_dir / "figures" / f"{chart.slug}.json").write_text(pio.to_json(figure, validate=False),
+                                                                            encoding="utf-8")
             write_csv(table, self.output_dir / "tables" / f"{chart.slug}.csv")
 
     def table(self, table: pd.DataFrame, slug: str, caption: str = "") -> None:

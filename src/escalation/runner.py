@@ -28,7 +28,7 @@ from jupyter_core.utils import run_sync
 from papermill.clientwrap import PapermillNotebookClient
 from papermill.engines import NBClientEngine, papermill_engines
 
-from escalation import cells, images, lifeline
+from escalation import cells, export, images, lifeline
 from escalation.jobs import NotebookResult, label
 from escalation.kernelspec import KERNEL_NAME, write_kernelspec
 
@@ -81,6 +81,9 @@ class ReportRunner:
         self.km = self.kc = None
         self._stage, self._running_cell, self._timed_out = "reset", None, False
         images.start_server()
+        warming = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="exporter-warm-up")
+        self._exporter_ready = warming.submit(export.warm_up)  # while the kernel starts
+        warming.shutdown(wait=False)
         self._start_kernel()
 
     @property
@@ -120,8 +123,6 @@ class ReportRunner:
         import papermill
         from papermill.exceptions import PapermillExecutionError
 
-        from escalation.export import export_html
-
         source, workdir = Path(job["input"]), Path(job["workdir"])
         executed = workdir / f"{source.stem}.ipynb"
         started = time.perf_counter()
@@ -155,8 +156,9 @@ class ReportRunner:
         figures = images.start_figures(figure_jsons, workdir / "_images")
         self._stage = "export"
         try:
-            result.html_bytes = export_html(executed, workdir / job["html_name"], job["context"],
-                                            plotly_src=job["context"].get("plotly_src"))
+            concurrent.futures.wait([self._exporter_ready])  # a failed warm-up fails the export with its cause
+            result.html_bytes = export.export_html(executed, workdir / job["html_name"], job["context"],
+                                                   plotly_src=job["context"].get("plotly_src"))
             result.seconds["export"] = round(time.perf_counter() - started, 3)
         finally:
             self._stage = "figures"
