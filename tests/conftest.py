@@ -15,18 +15,30 @@ TESTS = Path(__file__).parent
 TEST_NOTEBOOKS = TESTS / "notebooks"
 
 
+#: Modules that take longest, longest first, as measured with `--durations` (see the hook below; a stale list costs
+#: only balance between the workers).
+LONGEST_FIRST = ("test_reports", "test_lab_browser", "test_build_hardening", "test_backfill", "test_timeouts_and_kills",
+                 "test_kernel_reuse", "test_dask_executor", "test_archive", "test_hostile_input", "test_as_of")
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Order the run for `pytest -n N --dist loadscope --no-loadscope-reorder` (see the Makefile), where each module
-    runs on one worker: modules that build reports come first (the one reading the shared `site` first of all), so
-    that no worker ends the run on a long test while the other idles. The shared build is read by one module only,
-    so that it is built once."""
+    runs on one worker and a worker takes the next module when it is done: the module reading the shared `site`
+    first of all, then the longest modules (`LONGEST_FIRST`), then the other modules that build reports, so that no
+    worker ends the run on a long module while the other idles. The shared build is read by one module only, so
+    that it is built once."""
     ranks: dict[str, int] = {}
     for item in items:
         module = item.module.__name__
-        rank = 0 if "site" in item.fixturenames else 1 if item.get_closest_marker("slow") else 2
+        if "site" in item.fixturenames:
+            rank = -1
+        elif module in LONGEST_FIRST:
+            rank = LONGEST_FIRST.index(module)
+        else:
+            rank = len(LONGEST_FIRST) + (0 if item.get_closest_marker("slow") else 1)
         ranks[module] = min(rank, ranks.get(module, rank))
-    site_readers = sorted(module for module, rank in ranks.items() if rank == 0)
+    site_readers = sorted(module for module, rank in ranks.items() if rank == -1)
     if len(site_readers) > 1:
         raise pytest.UsageError(f"the shared build `site` is read by {site_readers}: one module only, or each "
                                 "worker of pytest -n builds it again")
@@ -41,6 +53,33 @@ def key_cache(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("key-cache")
     os.environ["ESCALATION_CACHE"] = str(folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def cluster(key_cache) -> str:
+    """The address of a Dask LocalCluster of one worker process (one thread) kept for the test session (for each
+    worker of pytest -n), for builds whose subject is not the local executor: `--executor dask --scheduler` (see
+    `on_cluster`) runs their reports on a runner whose kernel and Chromium are already warm, instead of starting a
+    worker, a kernel and a Chromium per build (about 10 s of CPU each). The runner puts the kernel back as it was
+    after warm-up before each report and restarts it after a failed one, as it does for every executor.
+
+    The worker starts once, so it sees the environment of this moment (the tests' key cache among it); what a
+    test sets for one build (the build time, a kill point, a marker) acts in the build's own process, as the lock,
+    the keys and publishing do, and reaches the worker only through the report's parameters and timeouts. (The
+    scheduler's web page takes any free port: 8787 may be another cluster's.)"""
+    import logging
+
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0",
+                      silence_logs=logging.ERROR) as local:
+        yield local.scheduler_address
+
+
+@pytest.fixture(scope="session")
+def on_cluster(cluster) -> tuple[str, ...]:
+    """Build options that run the reports on the session's Dask cluster (`cluster`)."""
+    return ("--executor", "dask", "--scheduler", cluster)
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,7 @@
 """A small archive and an honest incremental key, through real builds of a two-chart notebook (the event map
 among them): reports share one plotly.js or carry their own, open offline in Chromium either way, and a report
-whose outputs were deleted, or whose libraries changed, is rebuilt."""
+whose outputs were deleted, or whose libraries changed, is rebuilt. The reports run on the session's Dask cluster
+(`cluster`): the forms and the keys are the command's business whichever executor runs them."""
 
 from __future__ import annotations
 
@@ -46,16 +47,16 @@ def notebook(tmp_path_factory) -> Path:
     return path
 
 
-def run(notebook: Path, out: Path, **options) -> build.BuildResult:
+def run(notebook: Path, out: Path, cluster: str, **options) -> build.BuildResult:
     jobs = report_jobs({}, [notebook], declared([notebook]))
-    return build.run(jobs, out_dir=out, figures_dir=out.parent / "figures", workers=1, progress=False,
-                     generated_at="2026-01-01T00:00:00+00:00", **options)
+    return build.run(jobs, out_dir=out, figures_dir=out.parent / "figures", executor_name="dask", scheduler=cluster,
+                     progress=False, generated_at="2026-01-01T00:00:00+00:00", **options)
 
 
 @pytest.fixture(scope="module")
-def shared(notebook, tmp_path_factory) -> Path:
+def shared(notebook, tmp_path_factory, cluster) -> Path:
     out = tmp_path_factory.mktemp("shared") / "reports"
-    assert [r.status for r in run(notebook, out).results] == ["ok"]
+    assert [r.status for r in run(notebook, out, cluster).results] == ["ok"]
     return out
 
 
@@ -82,9 +83,9 @@ def test_a_copied_folder_shares_one_plotly_and_opens_offline(shared, tmp_path):
     assert drawn(dom) == CHARTS
 
 
-def test_a_self_contained_report_opens_offline_alone(notebook, tmp_path):
+def test_a_self_contained_report_opens_offline_alone(notebook, tmp_path, cluster):
     out = tmp_path / "reports"
-    assert [r.status for r in run(notebook, out, self_contained=True).results] == ["ok"]
+    assert [r.status for r in run(notebook, out, cluster, self_contained=True).results] == ["ok"]
     assert not (out / "_assets").exists()
     alone = tmp_path / "alone" / "report.html"
     alone.parent.mkdir()
@@ -95,30 +96,30 @@ def test_a_self_contained_report_opens_offline_alone(notebook, tmp_path):
     assert drawn(dom) == CHARTS
 
 
-def test_switching_forms_rebuilds_and_drops_the_unused_plotly(notebook, tmp_path):
+def test_switching_forms_rebuilds_and_drops_the_unused_plotly(notebook, tmp_path, cluster):
     out = tmp_path / "reports"
-    run(notebook, out)
+    run(notebook, out, cluster)
     assert list((out / "_assets").glob("plotly-*.min.js"))
-    result = run(notebook, out, self_contained=True)
+    result = run(notebook, out, cluster, self_contained=True)
     assert [r.name for r in result.results] == ["60_charts"]
     assert not (out / "_assets").exists(), "no report loads the shared plotly.js any more"
 
 
 @pytest.mark.parametrize("deleted", ["60_charts/60_charts.html", "60_charts/tables/event-map.csv",
                                      "_assets", "../figures/event-map.svg"])
-def test_a_report_whose_output_was_deleted_is_rebuilt(notebook, shared, deleted):
+def test_a_report_whose_output_was_deleted_is_rebuilt(notebook, shared, cluster, deleted):
     target = shared / deleted
     if target.name == "_assets":
         target = next(target.glob("plotly-*.min.js"))
     target.resolve().unlink()  # the file itself, not the link of the published folder (the next run restores that)
-    result = run(notebook, shared)
+    result = run(notebook, shared, cluster)
     assert [r.name for r in result.results] == ["60_charts"]
     assert target.is_file()
-    assert run(notebook, shared).skipped == ["60_charts"]
+    assert run(notebook, shared, cluster).skipped == ["60_charts"]
 
 
-def test_a_new_library_version_rebuilds(notebook, shared, monkeypatch):
-    assert run(notebook, shared).skipped == ["60_charts"]
+def test_a_new_library_version_rebuilds(notebook, shared, cluster, monkeypatch):
+    assert run(notebook, shared, cluster).skipped == ["60_charts"]
     installed = incremental.library_versions()
     monkeypatch.setattr(incremental, "library_versions", lambda: {**installed, "pandas": "99.0"})
-    assert [r.name for r in run(notebook, shared).results] == ["60_charts"]
+    assert [r.name for r in run(notebook, shared, cluster).results] == ["60_charts"]

@@ -1,4 +1,5 @@
-"""What was known when: reports built as of a moment show only what had been published by then."""
+"""What was known when: reports built as of a moment show only what had been published by then (on the session's
+Dask cluster, `on_cluster`)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import BALYUN, ONE_WORKER
+from conftest import BALYUN
 
 from escalation import paths
 
@@ -18,7 +19,7 @@ pytestmark = pytest.mark.slow
 BALYUN_FIGURE = f"killed.turkish_military.{BALYUN}"
 
 
-def build_as_of(out: Path, as_of: str, *reports: str) -> Path:
+def build_as_of(out: Path, as_of: str, on_cluster: tuple[str, ...], *reports: str) -> Path:
     """Build the report notebooks as of a moment: every one, or only the `reports` named (copied aside)."""
     notebooks = paths.NOTEBOOKS_DIR
     if reports:
@@ -29,7 +30,7 @@ def build_as_of(out: Path, as_of: str, *reports: str) -> Path:
     result = subprocess.run(
         [sys.executable, "-m", "escalation", "build", "--param", f"as_of={as_of}", "--out", str(out),
          "--figures", str(out.parent / "figures"), "--notebooks", str(notebooks),
-         "--param", f"data_dir={paths.DATA_DIR}", *ONE_WORKER],
+         "--param", f"data_dir={paths.DATA_DIR}", *on_cluster],
         capture_output=True, text=True, timeout=900, stdin=subprocess.DEVNULL)
     assert result.returncode == 0, result.stderr
     return out
@@ -45,8 +46,8 @@ def timeline(report: Path) -> list[dict]:
         return list(csv.DictReader(handle))
 
 
-def test_at_0300_on_28_february_balyun_stands_at_29_to_34(tmp_path):
-    reports = build_as_of(tmp_path / "reports", "2020-02-28T03:00:00+03:00", "03_escalation_summary")
+def test_at_0300_on_28_february_balyun_stands_at_29_to_34(tmp_path, on_cluster):
+    reports = build_as_of(tmp_path / "reports", "2020-02-28T03:00:00+03:00", on_cluster, "03_escalation_summary")
     summary = reports / "03_escalation_summary"
     balyun = key_figures(summary)[BALYUN_FIGURE]
     assert (balyun["value_low"], balyun["value_high"]) == ("29", "34")
@@ -59,8 +60,8 @@ def test_at_0300_on_28_february_balyun_stands_at_29_to_34(tmp_path):
     assert "as known at 28 Feb 2020 03:00" in (summary / "03_escalation_summary.html").read_text()
 
 
-def test_at_noon_on_27_february_there_are_no_balyun_deaths(tmp_path):
-    reports = build_as_of(tmp_path / "reports", "2020-02-27T12:00:00+03:00")
+def test_at_noon_on_27_february_there_are_no_balyun_deaths(tmp_path, on_cluster):
+    reports = build_as_of(tmp_path / "reports", "2020-02-27T12:00:00+03:00", on_cluster)
     for report in ("02_casualty_claims", "03_escalation_summary"):
         assert BALYUN_FIGURE not in key_figures(reports / report)
         assert timeline(reports / report) == []

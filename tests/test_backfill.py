@@ -1,5 +1,7 @@
 """Scheduled runs: daily backfill that skips unchanged reports, survives being killed, and rebuilds
-byte for byte. Runs on a copy of the shipped data over three days (26–28 February)."""
+byte for byte. Runs on a copy of the shipped data over three days (26–28 February), the reports on the session's
+Dask cluster (`on_cluster`; skipping, publishing and the lock stay with the command), except the run that is
+killed: killing it must take its local workers with it."""
 
 from __future__ import annotations
 
@@ -31,7 +33,7 @@ def backfill_command(data: Path, out: Path, *extra: str) -> list[str]:
 
 
 def backfill(data: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run(backfill_command(data, out, *ONE_WORKER, *extra), capture_output=True, text=True, timeout=900,
+    return subprocess.run(backfill_command(data, out, *extra), capture_output=True, text=True, timeout=900,
                           stdin=subprocess.DEVNULL)
 
 
@@ -74,11 +76,11 @@ def change_claim_published_on(data: Path, day: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def pristine_run(tmp_path_factory) -> tuple[Path, Path]:
+def pristine_run(tmp_path_factory, on_cluster) -> tuple[Path, Path]:
     """One backfill of the three days on a copy of the data, built once for the module and kept aside."""
     root = tmp_path_factory.mktemp("backfill")
     shutil.copytree(paths.DATA_DIR, root / "run" / "data", ignore=shutil.ignore_patterns("README.md"))
-    result = backfill(root / "run" / "data", root / "run" / "reports")
+    result = backfill(root / "run" / "data", root / "run" / "reports", *on_cluster)
     assert result.returncode == 0, result.stderr
     assert built(result) == [f"daily/{d}" for d in DAYS]
     shutil.copytree(root / "run", root / "pristine", symlinks=True)
@@ -106,28 +108,28 @@ def test_reports_are_linked_to_the_previous_and_next_day(first_run):
     assert positions == sorted(positions)
 
 
-def test_a_repeated_run_with_no_change_executes_nothing(first_run):
+def test_a_repeated_run_with_no_change_executes_nothing(first_run, on_cluster):
     data, out = first_run
     before = fingerprint(out)
-    result = backfill(data, out)
+    result = backfill(data, out, *on_cluster)
     assert result.returncode == 0, result.stderr
     assert built(result) == []
     assert "0 built, 3 unchanged" in result.stdout
     assert fingerprint(out) == before
 
 
-def test_a_changed_claim_rebuilds_exactly_the_reports_that_could_see_it(first_run):
+def test_a_changed_claim_rebuilds_exactly_the_reports_that_could_see_it(first_run, on_cluster):
     data, out = first_run
     change_claim_published_on(data, DAYS[1])
-    result = backfill(data, out)
+    result = backfill(data, out, *on_cluster)
     assert result.returncode == 0, result.stderr
     assert built(result) == [f"daily/{DAYS[1]}", f"daily/{DAYS[2]}"], "26 February could not know the claim"
 
 
-def test_forced_rebuild_is_byte_identical(first_run):
+def test_forced_rebuild_is_byte_identical(first_run, on_cluster):
     data, out = first_run
     before = fingerprint(out)
-    result = backfill(data, out, "--force")
+    result = backfill(data, out, "--force", *on_cluster)
     assert built(result) == [f"daily/{d}" for d in DAYS]
     assert fingerprint(out) == before
 
@@ -140,7 +142,7 @@ def test_a_second_run_exits_75_while_another_holds_the_lock(first_run):
     assert "another build is writing" in result.stderr
 
 
-def test_a_run_killed_midway_leaves_valid_reports_and_the_next_run_completes_it(first_run):
+def test_a_run_killed_midway_leaves_valid_reports_and_the_next_run_completes_it(first_run, on_cluster):
     data, out = first_run
     change_claim_published_on(data, "2020-02-25")  # visible to every day: all must be rebuilt
     process = subprocess.Popen(backfill_command(data, out, *ONE_WORKER), stdout=subprocess.PIPE,
@@ -158,10 +160,10 @@ def test_a_run_killed_midway_leaves_valid_reports_and_the_next_run_completes_it(
         assert manifest["status"] == "ok"
         assert (folder / manifest["html"]).read_text().rstrip().endswith("</html>")
         assert (folder / manifest["plotly_js"]).stat().st_size > 1_000_000, "the shared plotly.js is whole"
-    result = backfill(data, out)
+    result = backfill(data, out, *on_cluster)
     assert result.returncode == 0, result.stderr
     assert f"daily/{DAYS[0]}" not in built(result), "the day finished before the kill is not rebuilt"
     assert built(result), "the days the killed run did not finish are rebuilt"
     assert not list(out.glob(".staging-*")) and not list(out.rglob(".prev-*"))
-    again = backfill(data, out)
+    again = backfill(data, out, *on_cluster)
     assert built(again) == []

@@ -2,13 +2,15 @@
 
 As in papermill's own test suite, the notebooks under tests/notebooks are small and fail on
 purpose: `passing/50_tiny.ipynb` and `failing/50_tiny.ipynb` are the same report, the second one
-raising in its third cell.
+raising in its third cell. Reports run on the session's Dask cluster (`on_cluster`): what is under test here
+(publishing, records, logs, the lock) stays with the command whichever executor runs the reports.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,13 +19,16 @@ import pytest
 from conftest import TEST_NOTEBOOKS
 from filelock import FileLock
 
+from escalation import paths
+
 pytestmark = pytest.mark.slow
 
 
-def run_build(*args: str, notebooks: Path = TEST_NOTEBOOKS / "passing") -> subprocess.CompletedProcess:
+def run_build(*args: str, notebooks: Path = TEST_NOTEBOOKS / "passing", cwd: Path | None = None
+              ) -> subprocess.CompletedProcess:
     """The real command in a subprocess whose stderr is a pipe, as under cron."""
     command = [sys.executable, "-m", "escalation", "build", "--notebooks", str(notebooks), *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
+    return subprocess.run(command, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL, cwd=cwd)
 
 
 def digest(path: Path) -> str:
@@ -31,10 +36,10 @@ def digest(path: Path) -> str:
 
 
 @pytest.fixture
-def built(tmp_path) -> tuple[Path, subprocess.CompletedProcess]:
+def built(tmp_path, on_cluster) -> tuple[Path, subprocess.CompletedProcess]:
     """A passing build into a fresh folder, and the finished command (its stderr is a pipe, as under cron)."""
     out = tmp_path / "reports"
-    result = run_build("--out", str(out), "--figures", str(tmp_path / "figures"))
+    result = run_build("--out", str(out), "--figures", str(tmp_path / "figures"), *on_cluster)
     assert result.returncode == 0, result.stderr
     return out, result
 
@@ -52,11 +57,12 @@ def test_a_passing_build_publishes_report_manifest_and_index(built):
     assert not list(built.glob(".staging-*")), "staging folder left behind"
 
 
-def test_a_raising_notebook_fails_the_build_keeps_the_last_good_report_until_a_later_success(built, tmp_path):
+def test_a_raising_notebook_fails_the_build_keeps_the_last_good_report_until_a_later_success(built, tmp_path,
+                                                                                             on_cluster):
     built, _ = built
     report = built / "50_tiny" / "50_tiny.html"
     before = digest(report)
-    result = run_build("--out", str(built), "--figures", str(tmp_path / "figures"),
+    result = run_build("--out", str(built), "--figures", str(tmp_path / "figures"), *on_cluster,
                        notebooks=TEST_NOTEBOOKS / "failing")
     assert result.returncode == 1
     assert "50_tiny.ipynb (50_tiny): cell 4 (\"raise ValueError('deliberate failure" in result.stderr
@@ -66,7 +72,7 @@ def test_a_raising_notebook_fails_the_build_keeps_the_last_good_report_until_a_l
     traceback = json.dumps(json.loads(kept.read_text())["cells"][-1]["outputs"])
     assert "deliberate failure for the build tests" in traceback
     assert "Failed in the last build" in (built / "index.html").read_text()
-    fixed = run_build("--out", str(built), "--figures", str(tmp_path / "figures"))
+    fixed = run_build("--out", str(built), "--figures", str(tmp_path / "figures"), *on_cluster)
     assert fixed.returncode == 0, fixed.stderr
     assert not list((built / "_failed").glob("50_tiny.*")), "a later success left the failure behind"
 
@@ -110,3 +116,16 @@ def test_a_second_build_exits_75_while_the_first_holds_the_lock(tmp_path):
         result = run_build("--out", str(out))
     assert result.returncode == 75
     assert "another build is writing to" in result.stderr
+
+
+def test_relative_notebook_and_output_folders_build_every_report(tmp_path, on_cluster):
+    """A worker's kernel moves into each notebook's folder, and a Dask worker runs elsewhere than the command: the
+    paths the command was given relative to its own folder must reach the reports whole, the second one too."""
+    (tmp_path / "notebooks").mkdir()
+    for name in ("50_first", "51_second"):
+        shutil.copy(TEST_NOTEBOOKS / "passing" / "50_tiny.ipynb", tmp_path / "notebooks" / f"{name}.ipynb")
+    result = run_build("--out", "reports", "--param", f"data_dir={paths.DATA_DIR}", *on_cluster,
+                       notebooks=Path("notebooks"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    for name in ("50_first", "51_second"):
+        assert json.loads((tmp_path / "reports" / name / "manifest.json").read_text())["status"] == "ok"

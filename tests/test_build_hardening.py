@@ -1,7 +1,9 @@
-"""A build under hostile conditions: hung cells, kills, full and foreign filesystems, odd windows, bad options.
+"""A build under hostile conditions: kills during publishing, full and foreign filesystems, odd windows, bad
+options (hung cells and killed builds: test_timeouts_and_kills.py).
 
 Most tests run the real command on tiny notebooks: the committed ones under tests/notebooks and
-copies made here (a chart drawn by a generated notebook, two reports to catch a mixed publish).
+copies made here (a chart drawn by a generated notebook, two reports to catch a mixed publish),
+their reports on the session's Dask cluster (`on_cluster`) but for the build killed while it publishes.
 Tests that need a second filesystem mount a tmpfs (possible as root); they are skipped, saying so,
 where mounting is impossible.
 """
@@ -16,7 +18,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import zipfile
 from pathlib import Path
 
@@ -24,14 +25,13 @@ import nbformat
 import pytest
 from conftest import ONE_WORKER, TEST_NOTEBOOKS
 
-from escalation import charts, metrics, paths
+from escalation import charts, images, metrics, paths
 from escalation.build import default_figures_dir
 from escalation.images import sorted_attributes, stable_svg_ids, write_figures
 from escalation.metrics import Window
 from escalation.period import too_wide
 from escalation.publish import KILL_FOR_TESTS
 
-HUNG_CELL = "cell 4 ('import signal, time  # hung on purpose for the timeout tests')"
 #: Windows that once crashed a notebook: a moment before most of the data, and periods without any event.
 ODD_WINDOWS = {
     "early as_of": ("2020-02-01", "2020-03-06", "2020-02-10T00:00+03:00"),
@@ -84,27 +84,6 @@ def visible_files(root: Path) -> dict[str, str]:
                 path = Path(folder) / name
                 found[str(path.relative_to(root))] = hashlib.sha256(path.read_bytes()).hexdigest()
     return found
-
-
-def build_processes(marker: str) -> list[int]:
-    """Processes whose environment carries `marker`: the build, its workers, kernels and Chromium."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if marker.encode() in (entry / "environ").read_bytes():
-                    found.append(int(entry.name))
-            except OSError:
-                continue
-    return found
-
-
-def wait_until_gone(marker: str, limit: float = 15) -> list[int]:
-    """The marked processes still alive after they had `limit` seconds to die."""
-    deadline = time.monotonic() + limit
-    while (alive := build_processes(marker)) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    return alive
 
 
 @pytest.fixture
@@ -218,8 +197,17 @@ def test_svg_attributes_set_in_another_order_give_the_same_bytes_and_keep_every_
     assert sorted_attributes(first).endswith('<text class="gtitle" x="10">a &lt; b</text></svg>')
 
 
+@pytest.fixture(scope="module")
+def image_server():
+    """One Chromium for this module's figures (`write_figures` uses the process's server when there is one), as a
+    worker keeps one for all its reports: each batch is drawn on a page that drew other figures before."""
+    images.start_server()
+    yield
+    images.stop_server()
+
+
 @pytest.mark.slow
-def test_the_same_heatmap_exported_twice_gives_identical_svg_bytes(tables, tmp_path):
+def test_the_same_heatmap_exported_twice_gives_identical_svg_bytes(tables, tmp_path, image_server):
     figure = charts.who_fought_whom(tables, Window.from_params("2020-02-01", "2020-03-06", zone=tables.case.timezone))
     source = tmp_path / "who-fought-whom.json"
     source.write_text(figure.to_json(), encoding="utf-8")
@@ -231,7 +219,7 @@ def test_the_same_heatmap_exported_twice_gives_identical_svg_bytes(tables, tmp_p
 
 
 @pytest.mark.slow
-def test_a_chart_drawn_after_another_gives_the_svg_bytes_it_gives_alone(tables, tmp_path):
+def test_a_chart_drawn_after_another_gives_the_svg_bytes_it_gives_alone(tables, tmp_path, image_server):
     """Chromium's page is kept from one image to the next: a chart's SVG must not depend on what the page drew
     before it (plotly.js, for one, orders a legend's attributes differently on a page's first drawing)."""
     window = Window.from_params("2020-02-01", "2020-03-06", zone=tables.case.timezone)
@@ -322,81 +310,6 @@ def test_a_wheel_carries_every_runtime_file_of_the_package(tmp_path):
     assert needed <= shipped, f"missing from the wheel: {sorted(needed - shipped)}"
 
 
-# Timeouts and kills ------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def hung_and_passing(tmp_path) -> Path:
-    """A notebook folder with a passing report (40_tiny) and the hung one (50_tiny)."""
-    folder = tmp_path / "notebooks"
-    folder.mkdir()
-    shutil.copy(TEST_NOTEBOOKS / "passing" / "50_tiny.ipynb", folder / "40_tiny.ipynb")
-    shutil.copy(TEST_NOTEBOOKS / "hanging" / "50_tiny.ipynb", folder / "50_tiny.ipynb")
-    return folder
-
-
-@pytest.mark.slow
-def test_a_hung_cell_fails_its_report_at_the_cell_timeout_and_the_next_build_runs(hung_and_passing, tmp_path):
-    out = tmp_path / "reports"
-    marker = f"ESCALATION_TEST_RUN={tmp_path}"
-    env = {**os.environ, "ESCALATION_TEST_RUN": str(tmp_path)}
-    result = subprocess.run(build_command(hung_and_passing, out, "--cell-timeout", "3", "--param",
-                                          f"data_dir={paths.DATA_DIR}"),
-                            capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL, env=env)
-    assert result.returncode == 1, result.stderr
-    expected = f"50_tiny.ipynb (50_tiny): {HUNG_CELL} ran longer than the cell timeout (3 s) and was interrupted"
-    assert expected in result.stderr
-    assert "built 40_tiny in" in result.stderr, "the other report did not go on"
-    record = json.loads((out / "_failed" / "50_tiny.error.json").read_text())
-    assert record == {"report": "50_tiny", "error": expected}
-    assert wait_until_gone(marker) == [], "a process of the build outlived it"
-    again = subprocess.run(build_command(TEST_NOTEBOOKS / "passing", out), capture_output=True, text=True,
-                           timeout=600, stdin=subprocess.DEVNULL)
-    assert again.returncode == 0, again.stderr
-
-
-@pytest.mark.slow
-def test_a_cell_deaf_to_interrupts_is_ended_by_the_report_timeout(tmp_path):
-    out = tmp_path / "reports"
-    env = {**os.environ, "ESCALATION_TEST_RUN": str(tmp_path)}
-    result = subprocess.run(build_command(TEST_NOTEBOOKS / "hanging", out, "--cell-timeout", "3",
-                                          "--report-timeout", "15", "--param", "ignore_interrupts=true"),
-                            capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL, env=env)
-    assert result.returncode == 1, result.stderr
-    expected = f"50_tiny.ipynb (50_tiny): {HUNG_CELL} was still running when the report timeout (15 s) ended it"
-    assert expected in result.stderr
-    assert json.loads((out / "_failed" / "50_tiny.error.json").read_text())["error"] == expected
-    assert wait_until_gone(f"ESCALATION_TEST_RUN={tmp_path}") == [], "a process of the build outlived it"
-
-
-@pytest.mark.slow
-def test_killing_the_build_kills_its_workers_and_kernels_and_frees_the_lock(tmp_path):
-    out = tmp_path / "reports"
-    marker = f"ESCALATION_TEST_RUN={tmp_path}"
-    env = {**os.environ, "ESCALATION_TEST_RUN": str(tmp_path)}
-    build = subprocess.Popen(build_command(TEST_NOTEBOOKS / "hanging", out), stdin=subprocess.DEVNULL,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    try:
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline and not (out / "_failed").exists():
-            kernels = [pid for pid in build_processes(marker)
-                       if b"ipykernel_launcher" in Path(f"/proc/{pid}/cmdline").read_bytes()]
-            if kernels:
-                break
-            time.sleep(0.5)
-        assert kernels, "the kernel never started"
-        assert len(build_processes(marker)) >= 3  # the build, its worker and the kernel
-        os.kill(build.pid, signal.SIGKILL)  # the build alone, as an operator's `kill -9 PID` would
-        build.wait(timeout=60)
-        assert wait_until_gone(marker) == [], "a worker or kernel outlived the build"
-    finally:
-        for pid in build_processes(marker):
-            os.kill(pid, signal.SIGKILL)
-    again = subprocess.run(build_command(TEST_NOTEBOOKS / "passing", out), capture_output=True, text=True,
-                           timeout=600, stdin=subprocess.DEVNULL)
-    assert again.returncode == 0, again.stderr
-
-
 # Publishing --------------------------------------------------------------------------------------------
 
 
@@ -414,9 +327,11 @@ def labels(out: Path) -> dict[str, str]:
 
 
 @pytest.mark.slow
-def test_a_kill_during_publish_leaves_the_previous_build_whole_until_the_next_run(two_reports, tmp_path):
+def test_a_kill_during_publish_leaves_the_previous_build_whole_until_the_next_run(two_reports, tmp_path, on_cluster):
+    """The killed build runs its reports on a local worker, which dies with it; the builds before and after it run
+    on the cluster."""
     out = tmp_path / "reports"
-    first = subprocess.run(build_command(two_reports, out, "--param", "label=one", *ONE_WORKER), capture_output=True,
+    first = subprocess.run(build_command(two_reports, out, "--param", "label=one", *on_cluster), capture_output=True,
                            text=True, timeout=600, stdin=subprocess.DEVNULL)
     assert first.returncode == 0, first.stderr
     before = visible_files(out)
@@ -427,7 +342,7 @@ def test_a_kill_during_publish_leaves_the_previous_build_whole_until_the_next_ru
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     assert visible_files(out) == before, "a reader sees part of the killed build"
     assert labels(out) == {"50_first": "one", "51_second": "one"}
-    again = subprocess.run(build_command(two_reports, out, "--param", "label=two", *ONE_WORKER), capture_output=True,
+    again = subprocess.run(build_command(two_reports, out, "--param", "label=two", *on_cluster), capture_output=True,
                            text=True, timeout=600, stdin=subprocess.DEVNULL)
     assert again.returncode == 0, again.stderr
     assert labels(out) == {"50_first": "two", "51_second": "two"}
@@ -437,10 +352,10 @@ def test_a_kill_during_publish_leaves_the_previous_build_whole_until_the_next_ru
 
 
 @pytest.mark.slow
-def test_a_full_disk_fails_the_report_with_the_cause_in_its_record(tmpfs):
+def test_a_full_disk_fails_the_report_with_the_cause_in_its_record(tmpfs, on_cluster):
     full = tmpfs("full", "size=1m")
     out = full / "reports"
-    result = run_cli("build", "--notebooks", str(TEST_NOTEBOOKS / "passing"), "--out", str(out))
+    result = run_cli("build", "--notebooks", str(TEST_NOTEBOOKS / "passing"), "--out", str(out), *on_cluster)
     assert result.returncode == 1, result.stderr
     assert "No space left on device" in result.stderr
     assert "Traceback" not in result.stderr
@@ -449,14 +364,15 @@ def test_a_full_disk_fails_the_report_with_the_cause_in_its_record(tmpfs):
 
 
 @pytest.mark.slow
-def test_reports_on_another_filesystem_than_their_figures(tmpfs, tmp_path):
+def test_reports_on_another_filesystem_than_their_figures(tmpfs, tmp_path, on_cluster):
     other = tmpfs("other")
     notebooks = tmp_path / "notebooks"
     tiny_notebook(notebooks, "50_heatmap", HEATMAP_BODY)
     out, figures = other / "reports", tmp_path / "figures"
     figures.mkdir()
     assert os.stat(other).st_dev != os.stat(figures).st_dev
-    result = run_cli("build", "--notebooks", str(notebooks), "--out", str(out), "--figures", str(figures))
+    result = run_cli("build", "--notebooks", str(notebooks), "--out", str(out), "--figures", str(figures),
+                     *on_cluster)
     assert result.returncode == 0, result.stderr
     assert (out / "50_heatmap" / "50_heatmap.html").is_file()
     assert (figures / "tiny-heatmap.svg").read_text().lstrip().startswith("<svg")
@@ -464,20 +380,22 @@ def test_reports_on_another_filesystem_than_their_figures(tmpfs, tmp_path):
 
 
 @pytest.mark.slow
-def test_a_nested_output_folder_keeps_its_figures_and_stays_out_of_the_main_index(tmp_path):
+def test_a_nested_output_folder_keeps_its_figures_and_stays_out_of_the_main_index(tmp_path, on_cluster):
     notebooks = tmp_path / "notebooks"
     tiny_notebook(notebooks, "50_heatmap", HEATMAP_BODY)
     main, main_figures = tmp_path / "reports", tmp_path / "figures"
     nested = main / "as-of-0300"
-    first = run_cli("build", "--notebooks", str(notebooks), "--out", str(main), "--figures", str(main_figures))
+    first = run_cli("build", "--notebooks", str(notebooks), "--out", str(main), "--figures", str(main_figures),
+                    *on_cluster)
     assert first.returncode == 0, first.stderr
     main_svg = (main_figures / "tiny-heatmap.svg").read_bytes()
-    second = run_cli("build", "--notebooks", str(notebooks), "--out", str(nested), "--param", "label=nested")
+    second = run_cli("build", "--notebooks", str(notebooks), "--out", str(nested), "--param", "label=nested",
+                     *on_cluster)
     assert second.returncode == 0, second.stderr
     assert "tiny heatmap nested" in (nested / "figures" / "tiny-heatmap.svg").read_text()
     assert (main_figures / "tiny-heatmap.svg").read_bytes() == main_svg, "the nested build overwrote main figures"
     rebuilt = run_cli("build", "--notebooks", str(notebooks), "--out", str(main), "--figures", str(main_figures),
-                      "--force")
+                      "--force", *on_cluster)
     assert rebuilt.returncode == 0, rebuilt.stderr
     index = (main / "index.html").read_text()
     assert 'href="50_heatmap/50_heatmap.html"' in index
@@ -486,15 +404,16 @@ def test_a_nested_output_folder_keeps_its_figures_and_stays_out_of_the_main_inde
 
 
 @pytest.mark.slow
-def test_every_notebook_builds_for_an_early_as_of(tmp_path):
+def test_every_notebook_builds_for_an_early_as_of(tmp_path, on_cluster):
     out = tmp_path / "reports"
-    built = run_cli("build", "--out", str(out), "--param", "as_of=2020-02-10T00:00+03:00", *ONE_WORKER, timeout=900)
+    built = run_cli("build", "--out", str(out), "--param", "as_of=2020-02-10T00:00+03:00", *on_cluster, timeout=900)
     assert built.returncode == 0, built.stderr
     assert sorted(m.parent.name for m in out.glob("*/manifest.json")) == [
         "01_events_overview", "02_casualty_claims", "03_escalation_summary"]
     reconciliation = (out / "02_casualty_claims" / "tables" / "reconciliation.csv").read_text().splitlines()
     assert len(reconciliation) == 1, "no running total was published by 10 February"
-    daily = run_cli("backfill", "--from", "2020-02-01", "--to", "2020-02-01", "--out", str(out), timeout=900)
+    daily = run_cli("backfill", "--from", "2020-02-01", "--to", "2020-02-01", "--out", str(out), *on_cluster,
+                    timeout=900)
     assert daily.returncode == 0, daily.stderr
     assert (out / "daily" / "2020-02-01" / "situation_report_2020-02-01.html").is_file()
 

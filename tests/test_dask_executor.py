@@ -1,13 +1,17 @@
-"""The executor changes where reports run, not what they are: a backfill on a Dask cluster (a LocalCluster of
-two worker processes, one thread each) publishes byte-identical reports, tables and figures, and the same
-manifests except for their timings, as the local executor."""
+"""The executor changes where reports run, not what they are: a backfill on a Dask cluster (the session's
+LocalCluster, `cluster` in conftest: one worker process, one thread, whose kernel and Chromium have already built
+other tests' reports) publishes byte-identical reports, tables and figures, and the same manifests except for their
+timings, as the local executor; and a worker keeps its warm runner from one build to the next."""
 
 from __future__ import annotations
 
+import re
+import shutil
 import subprocess
+import sys
 
 import pytest
-from conftest import ONE_WORKER
+from conftest import ONE_WORKER, TEST_NOTEBOOKS
 from test_backfill import DAYS, backfill_command, built, fingerprint
 
 from escalation import paths
@@ -20,20 +24,36 @@ def run(out, *extra: str) -> subprocess.CompletedProcess:
                           stdin=subprocess.DEVNULL)
 
 
-def test_a_backfill_on_a_dask_cluster_is_byte_identical_to_the_local_executor(tmp_path):
-    from distributed import LocalCluster
-
+def test_a_backfill_on_a_dask_cluster_is_byte_identical_to_the_local_executor(tmp_path, on_cluster):
     local_out, dask_out = tmp_path / "local" / "reports", tmp_path / "dask" / "reports"
     local = run(local_out, *ONE_WORKER)
     assert local.returncode == 0, local.stderr
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
-        on_dask = run(dask_out, "--executor", "dask", "--scheduler", cluster.scheduler_address)
-        assert on_dask.returncode == 0, on_dask.stderr
-        assert built(on_dask) == [f"daily/{day}" for day in DAYS]
-        assert all(f"built daily/{day} in" in on_dask.stderr for day in DAYS)
-        again = run(dask_out, "--executor", "dask", "--scheduler", cluster.scheduler_address)
-        assert again.returncode == 0 and built(again) == [], "an unchanged report was rebuilt on the cluster"
+    on_dask = run(dask_out, *on_cluster)
+    assert on_dask.returncode == 0, on_dask.stderr
+    assert built(on_dask) == [f"daily/{day}" for day in DAYS]
+    assert all(f"built daily/{day} in" in on_dask.stderr for day in DAYS)
+    again = run(dask_out, *on_cluster)
+    assert again.returncode == 0 and built(again) == [], "an unchanged report was rebuilt on the cluster"
     assert fingerprint(dask_out) == fingerprint(local_out)
+
+
+def test_a_worker_keeps_its_kernel_from_one_build_to_the_next_and_the_next_build_finds_no_trace(tmp_path,
+                                                                                                on_cluster):
+    """Two builds, one after the other, on the one worker of the session's cluster: the second report runs on the
+    kernel of the first (each build registers the worker plugin that stops the runner when the worker closes;
+    registering it again must not stop the runner) and finds nothing the first left there."""
+    kernels = []
+    for name in ("50_leave_traces", "51_find_no_traces"):
+        notebooks = tmp_path / name
+        notebooks.mkdir()
+        shutil.copy(TEST_NOTEBOOKS / "reused" / f"{name}.ipynb", notebooks)
+        out = tmp_path / "reports"
+        result = subprocess.run([sys.executable, "-m", "escalation", "build", "--notebooks", str(notebooks),
+                                 "--param", f"data_dir={paths.DATA_DIR}", "--out", str(out), *on_cluster],
+                                capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
+        assert result.returncode == 0, result.stderr
+        kernels += re.findall(r"kernel (\d+)", (out / name / f"{name}.html").read_text(encoding="utf-8"))
+    assert len(kernels) == 2 and kernels[0] == kernels[1], f"the second build ran on another kernel: {kernels}"
 
 
 def test_the_dask_executor_without_a_scheduler_is_a_usage_error(tmp_path):

@@ -292,7 +292,8 @@ def test_the_click_script_sees_a_payload_that_runs(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_report_built_from_hostile_data_runs_no_script_even_when_every_link_is_clicked(data_copy, tmp_path):
+def test_a_report_built_from_hostile_data_runs_no_script_even_when_every_link_is_clicked(data_copy, tmp_path,
+                                                                                         on_cluster):
     # Cells over the limit are quarantined before any report; the build's own reading of them is tested below.
     plant_hostile_strings(data_copy, [t for t in HOSTILE_STRINGS if len(t) <= MAX_CELL_CHARACTERS], urls=True)
     notebooks = tmp_path / "notebooks"
@@ -301,7 +302,7 @@ def test_a_report_built_from_hostile_data_runs_no_script_even_when_every_link_is
     out = tmp_path / "reports"
     result = subprocess.run(
         [sys.executable, "-m", "escalation", "build", "--notebooks", str(notebooks), "--out", str(out),
-         "--figures", str(tmp_path / "figures"), "--param", f"data_dir={data_copy}"],
+         "--figures", str(tmp_path / "figures"), "--param", f"data_dir={data_copy}", *on_cluster],
         capture_output=True, text=True, timeout=900, stdin=subprocess.DEVNULL)
     assert result.returncode == 0, result.stderr
     page = out / "03_escalation_summary" / "03_escalation_summary.html"
@@ -317,12 +318,13 @@ def test_a_report_built_from_hostile_data_runs_no_script_even_when_every_link_is
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["binary file", "UTF-16 file", "cell of 1 MB"])
-def test_build_on_an_unreadable_table_is_a_data_error_not_a_traceback(data_copy, tmp_path, name):
+def test_build_on_an_unreadable_table_is_a_data_error_not_a_traceback(data_copy, tmp_path, name, on_cluster):
     expect = next(v for v in VARIANTS if v.name == name).mutate(data_copy)
     result = subprocess.run(
         [sys.executable, "-m", "escalation", "build", "--notebooks", str(TEST_NOTEBOOKS / "passing"),
          "--out", str(tmp_path / "reports"), "--figures", str(tmp_path / "figures"),
-         "--param", f"data_dir={data_copy}"], capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
+         "--param", f"data_dir={data_copy}", *on_cluster], capture_output=True, text=True, timeout=600,
+        stdin=subprocess.DEVNULL)
     assert "Traceback" not in result.stderr
     if expect.readable:  # the row is quarantined and the report says so
         assert result.returncode == 0, result.stderr

@@ -509,7 +509,7 @@ def test_the_mapping_tables_are_documented():
 
 
 @pytest.mark.slow
-def test_a_report_builds_from_an_imported_folder(tmp_path):
+def test_a_report_builds_from_an_imported_folder(tmp_path, on_cluster):
     out = imported(tmp_path, "acled", write_acled(tmp_path / "acled_synthetic.csv", acled_rows(24)))
     notebooks = tmp_path / "notebooks"
     notebooks.mkdir()
@@ -518,7 +518,7 @@ def test_a_report_builds_from_an_imported_folder(tmp_path):
     result = CliRunner().invoke(main, ["build", "--param", f"data_dir={out}", "--param", "start=2020-02-01",
                                        "--param", "end=2020-02-12", "--notebooks", str(notebooks),
                                        "--out", str(tmp_path / "reports"), "--figures", str(tmp_path / "figures"),
-                                       "--workers", "1"])
+                                       *on_cluster])
     assert result.exit_code == 0, result.output
     html = (tmp_path / "reports" / "01_events_overview" / "01_events_overview.html").read_text(encoding="utf-8")
     assert "Synthville" in html

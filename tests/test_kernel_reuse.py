@@ -59,10 +59,12 @@ def printed(report: Path, pattern: str) -> str:
     return match.group(1)
 
 
-def test_the_second_report_on_a_reused_kernel_finds_nothing_the_first_left(tmp_path):
+def test_the_second_report_on_a_reused_kernel_finds_nothing_the_first_left(tmp_path, on_cluster):
+    """Through the real command, on the session's Dask worker (`on_cluster`), whose kernel has served other
+    tests' reports before these two."""
     out = tmp_path / "reports"
     result = subprocess.run([sys.executable, "-m", "escalation", "build", "--notebooks", str(REUSED), "--out",
-                             str(out), "--workers", "1"], capture_output=True, text=True, timeout=900,
+                             str(out), *on_cluster], capture_output=True, text=True, timeout=900,
                             stdin=subprocess.DEVNULL)
     assert result.returncode == 0, result.stderr
     first = out / "50_leave_traces" / "50_leave_traces.html"

@@ -103,17 +103,35 @@ def browser():
 
 
 ACTIVE = ".jp-NotebookPanel:not(.lm-mod-hidden)"
+CURRENT_TAB = ".lm-DockPanel-tabBar .lm-TabBar-tab.lm-mod-current"
 
 
-def run_all_cells(page, base: str, name: str) -> None:
-    """Open a notebook in a fresh workspace, wait for its kernel, Run → Run All Cells, wait until every cell has
-    run and the kernel is idle, then File → Save (Ctrl+S)."""
-    page.goto(f"{base}/lab/tree/{name}?reset&token={TOKEN}", wait_until="domcontentloaded")
+def menu(page, menu_name: str, item: str) -> None:
+    """Click a menu of Lab's menu bar, then one of its items."""
+    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(rf"^{menu_name}$")).click()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(rf"^{re.escape(item)}$")).click()
+
+
+def open_notebook(page, base: str, name: str, first: bool) -> None:
+    """The first notebook by its address, in a fresh workspace; the next ones through File → Open from Path…, as an
+    analyst opens one after the other in the same Lab (a page load of Lab takes seconds)."""
+    if first:
+        page.goto(f"{base}/lab/tree/{name}?reset&token={TOKEN}", wait_until="domcontentloaded")
+    else:
+        menu(page, "File", "Open from Path…")
+        page.locator(".jp-Dialog input").fill(name)
+        page.locator(".jp-Dialog").get_by_role("button", name="Open").click()
     page.locator(f"{ACTIVE} .jp-Cell").first.wait_for(timeout=120_000)
+    page.wait_for_function("(name) => document.querySelector('" + CURRENT_TAB + "')?.textContent.includes(name)",
+                           arg=name, timeout=60_000)
+
+
+def run_all_cells(page) -> None:
+    """Wait for the open notebook's kernel, Run → Run All Cells, wait until every cell has run and the kernel is
+    idle, then File → Save (Ctrl+S) and wait until the notebook is saved."""
     page.wait_for_function("""() => [...document.querySelectorAll('.jp-StatusBar-TextItem')]
         .some(item => /\\| Idle$/.test(item.textContent.trim()))""", timeout=120_000, polling=250)
-    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
-    page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
+    menu(page, "Run", "Run All Cells")
     page.wait_for_function(
         """(active) => {
             const prompts = [...document.querySelectorAll(active + ' .jp-CodeCell .jp-InputPrompt')];
@@ -122,7 +140,15 @@ def run_all_cells(page, base: str, name: str) -> None:
             return prompts.length > 0 && prompts.every(p => /\\[\\d+\\]/.test(p.textContent)) && idle;
         }""", arg=ACTIVE, timeout=RUN_TIMEOUT_MS, polling=500)
     page.keyboard.press("Control+s")
-    page.wait_for_timeout(1500)
+    page.wait_for_function("() => !document.querySelector('" + CURRENT_TAB + "').classList.contains('jp-mod-dirty')",
+                           timeout=60_000, polling=100)
+
+
+def close_and_shut_down(page) -> None:
+    """File → Close and Shut Down Notebook…, confirmed: the notebook's tab closes and its kernel ends."""
+    menu(page, "File", "Close and Shut Down Notebook…")
+    page.locator(".jp-Dialog .jp-mod-accept").click()
+    page.locator(".jp-NotebookPanel").first.wait_for(state="detached", timeout=60_000)
 
 
 def plots_drawn(page) -> int:
@@ -145,8 +171,9 @@ def test_every_notebook_runs_in_lab_with_the_project_kernel_and_draws_every_char
     display_name = json.loads(subprocess.run(
         [sys.executable, "-m", "jupyter", "kernelspec", "list", "--json"], capture_output=True, text=True,
         check=True).stdout)["kernelspecs"][KERNEL]["spec"]["display_name"]
-    for notebook in sorted(folder.glob("*.ipynb")):
-        run_all_cells(page, base, notebook.name)
+    for number, notebook in enumerate(sorted(folder.glob("*.ipynb"))):
+        open_notebook(page, base, notebook.name, first=number == 0)
+        run_all_cells(page)
         source = notebook.read_text(encoding="utf-8")
         charts_expected = source.count("report.chart(") + source.count("explore.replay(")
         assert page.locator(f"{ACTIVE} .jp-KernelName").first.inner_text() == display_name
@@ -177,8 +204,8 @@ def test_every_notebook_runs_in_lab_with_the_project_kernel_and_draws_every_char
                 page.wait_for_function("() => document.body.dataset.jpThemeLight === 'false'", timeout=30_000)
                 page.wait_for_timeout(1000)
                 page.screenshot(path=shots / "lab-dark.png")
-        for kernel in api(base, "/api/kernels"):
-            api(base, f"/api/kernels/{kernel['id']}", method="DELETE")
+        close_and_shut_down(page)
+        assert api(base, "/api/kernels") == [], f"{notebook.name}: its kernel outlived the notebook"
     outside = sorted({url for url in requests if urlparse(url).scheme in ("http", "https", "ws", "wss")
                       and urlparse(url).hostname not in LOCAL_HOSTS})
     assert outside == []

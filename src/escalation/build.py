@@ -213,7 +213,9 @@ def _execute(todo: list[ReportJob], keys: dict[str, str], data_dirs: dict[str, P
     """Stage a work folder per report, run the reports on the executor, publish the ones that succeeded (each
     as it comes for a backfill, all at once for a build) and keep records of the ones that failed."""
     out_dir = target.out_dir
-    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out_dir))  # on the filesystem of the reports
+    # on the filesystem of the reports; absolute, as are the notebooks' paths: a worker's kernel moves into each
+    # notebook's folder, so a relative path would point elsewhere from the second report on
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out_dir)).resolve()
     try:
         provenance_by_dir = {data_dir: data_provenance(data_dir, generated_at)
                              for data_dir in set(data_dirs[job.name] for job in todo)}
@@ -225,7 +227,7 @@ def _execute(todo: list[ReportJob], keys: dict[str, str], data_dirs: dict[str, P
                        "notebook": display_path(job.notebook), "notebook_sha256": sha256(job.notebook),
                        "window_label": window_label(job), "nav": job.nav,
                        "plotly_src": _plotly_src(job, self_contained)}
-            payloads[job.name] = {"input": str(job.notebook), "workdir": str(workdir), "name": job.name,
+            payloads[job.name] = {"input": str(job.notebook.resolve()), "workdir": str(workdir), "name": job.name,
                                   "html_name": job.html_name, **limits,
                                   "parameters": {**job.parameters, "output_dir": str(workdir)}, "context": context}
 

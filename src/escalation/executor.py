@@ -79,8 +79,6 @@ def _local(payloads: list[dict], workers: int) -> Iterator[Iterator[NotebookResu
 
 @contextmanager
 def _dask(payloads: list[dict], scheduler: str | None) -> Iterator[Iterator[NotebookResult]]:
-    from escalation import runner
-
     try:
         from distributed import Client
         from distributed import as_completed as completed
@@ -93,19 +91,33 @@ def _dask(payloads: list[dict], scheduler: str | None) -> Iterator[Iterator[Note
         raise ExecutorError(f"cannot reach the Dask scheduler at {scheduler}: {error}") from error
 
     class RunnerPlugin(WorkerPlugin):
-        """Stops a Dask worker's runner (kernel and Chromium) when the worker closes."""
+        """Stops a Dask worker's runner (kernel and Chromium) when the worker closes. Registered once per cluster
+        (`idempotent`): registering it again would tear the previous one down, stopping the warm runners of every
+        worker, even in the middle of another build's report."""
+
+        idempotent = True
 
         def teardown(self, worker) -> None:
+            from escalation import runner
+
             runner.stop_process_runner()
 
     try:
         client.register_plugin(RunnerPlugin(), name="escalation-runner")
         run = uuid.uuid4().hex[:8]
-        futures = {client.submit(runner.build_report, payload, key=f"escalation-{run}-{payload['name']}",
+        futures = {client.submit(_build_on_worker, payload, key=f"escalation-{run}-{payload['name']}",
                                  pure=False): payload for payload in payloads}
         yield (_result(future, futures[future]) for future in completed(futures, loop=client.loop))
     finally:
         client.close()
+
+
+def _build_on_worker(payload: dict) -> NotebookResult:
+    """The Dask task: the report on the worker's warm runner. Sent by name, so that the command, which only hands
+    out reports, never imports papermill and the Jupyter stack (about a second of CPU per run)."""
+    from escalation import runner
+
+    return runner.build_report(payload)
 
 
 def _result(future, payload: dict) -> NotebookResult:
