@@ -136,6 +136,7 @@ def known_events(tables: Tables, window: Window) -> pd.DataFrame:
     return (events if mask.all() else events.loc[mask]).reset_index(drop=True)
 
 
+@_kept
 def known_claims(tables: Tables, window: Window) -> pd.DataFrame:
     """Claims published by `as_of`, with the event's date and place joined on."""
     claims = tables.claims
@@ -505,6 +506,7 @@ def incident_sum_over_time(tables: Tables, window: Window) -> pd.DataFrame:
     return table[["moment", "moment_local", "low", "best", "high", "incidents"]]
 
 
+@_kept
 def event_deaths(tables: Tables, window: Window) -> pd.DataFrame:
     """Known events with the best, low and high deaths over all parties (0 where no claim)."""
     events = known_events(tables, window)
@@ -521,6 +523,7 @@ def event_deaths(tables: Tables, window: Window) -> pd.DataFrame:
     return events.assign(**deaths)
 
 
+@_kept
 def map_points(tables: Tables, window: Window) -> pd.DataFrame:
     """Events with coordinates, their deaths (best, all parties) and the day they happened."""
     events = event_deaths(tables, window)
@@ -600,6 +603,7 @@ HDX_WINDOW_DAYS, HDX_FLOOR = 30, 100
 CHANGE_POINT_MIN_SIZE = 3
 
 
+@_kept
 def daily_intensity(tables: Tables, window: Window) -> pd.DataFrame:
     """Events and deaths (best claim, all parties, incident claims only) per day of the period."""
     events = event_deaths(tables, window)

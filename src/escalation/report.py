@@ -134,8 +134,8 @@ class Report:
         """Every page cited by the events and claims of the period, with an anchor per source id."""
         events = metrics.known_events(tables, window)
         claims = metrics.known_claims(tables, window)
-        cited = set(metrics.cited_ids(events["source_ids"])) | set(claims["source_id"])
-        cited |= set(metrics.displacement_series(tables, window)["source_id"])
+        cited = set(metrics.cited_ids(events["source_ids"])) | set(claims["source_id"].dropna().unique())
+        cited |= set(metrics.displacement_series(tables, window)["source_id"].dropna().unique())
         listed = tables.sources.loc[tables.sources["source_id"].isin(cited)].sort_values("publisher")
         if self.output_dir:
             write_csv(listed, self.output_dir / "tables" / "sources.csv")
