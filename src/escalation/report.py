@@ -23,7 +23,7 @@ from IPython.display import HTML, Markdown, display
 
 from escalation import charts, grading, metrics
 from escalation.case import Case
-from escalation.charts import Chart
+from escalation.charts import DAY_MS, Chart
 from escalation.csvsafe import write_csv
 from escalation.data import Tables, is_web_url
 from escalation.metrics import Window
@@ -177,7 +177,6 @@ class Report:
 
 #: A daily series at least this long is written as its first day and a one-day step, not day by day.
 DAILY_STEP_FROM = 400
-DAY_MS = 86_400_000
 
 
 def _days_as_dates(trace) -> None:
