@@ -384,8 +384,21 @@ def _write_parquet(frame: pd.DataFrame, schema: dict, path: Path) -> None:
         values = frame[spec["name"]] if spec["name"] in frame else pd.Series("", index=frame.index)
         if spec.get("type") == "integer" and pd.api.types.is_float_dtype(values):
             values = values.astype("Int64")  # whole numbers held as floats beside missing ones
-        columns[spec["name"]] = stored_column(spec, pa.array(values.astype("string").fillna(""), pa.string()))
+        columns[spec["name"]] = stored_column(spec, _text_of(values))
     pq.write_table(pa.table(columns), path, compression="zstd")
+
+
+def _text_of(values: pd.Series) -> pa.Array:
+    """A column's cells as text, blank where missing: text and whole numbers cast by Arrow (pandas' own "string"
+    made a Python object of each of a million cells), anything else as pandas writes it."""
+    kind = values.dtype
+    is_text = isinstance(kind, pd.StringDtype) or (isinstance(kind, pd.ArrowDtype)
+                                                  and pa.types.is_string(kind.pyarrow_dtype))
+    if not (is_text or pd.api.types.is_integer_dtype(kind)):
+        return pa.array(values.astype("string").fillna(""), pa.string())
+    arrow = pa.array(values)
+    arrow = arrow.combine_chunks() if isinstance(arrow, pa.ChunkedArray) else arrow
+    return arrow.cast(pa.string()).fill_null("")
 
 
 def _write_csv(frame: pd.DataFrame, path: Path) -> None:
