@@ -178,6 +178,12 @@ def test_ten_years_of_daily_bars_are_written_as_a_first_day_and_a_step(shell, ta
     daily = [t for t in figure["data"] if t["type"] == "bar" and t["name"] == "events per day"]
     assert daily and all(t["x0"] == "2012-01-01" and t["dx"] == report.DAY_MS and "x" not in t for t in daily)
     assert len(captured.outputs[0].data["text/html"]) < 600_000
+    deaths = next(t for t in figure["data"] if t["name"] == "deaths per day (best)")
+    assert deaths["mode"] == "lines"  # 3,653 markers nobody can tell apart
+    parties = [t for t in charts.cumulative_deaths(tables, long).data if t.showlegend is not False]
+    assert parties and all(t.mode == "lines" for t in parties)
+    short = Window.from_params("2020-02-01", "2020-03-06", zone=tables.case.timezone)
+    assert charts.escalation_phases(tables, short).data[1].mode == "lines+markers"
 
 
 @pytest.mark.parametrize(("start", "unit", "bars"), [("2012-01-01", "month", 120), ("2019-01-01", "week", 157)])

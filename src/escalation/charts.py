@@ -160,7 +160,8 @@ def _events_with_weeks(tables: Tables, window: Window) -> pd.DataFrame:
 
 DAY_MS = 86_400_000
 #: Bars drawn over time at most: a longer period is drawn per week, or per month (a reader sees no more, and
-#: ten years of daily bars by type took Chromium half a minute to draw).
+#: ten years of daily bars by type took Chromium half a minute to draw); daily lines longer than this have no
+#: marker per day.
 MAX_BARS = 400
 
 
@@ -243,7 +244,8 @@ def cumulative_deaths(tables: Tables, window: Window) -> go.Figure:
         fig.add_scatter(x=group["day"], y=group["low"], mode="lines", fill="tonexty", line={"width": 0},
                         fillcolor=_rgba(colour, 0.18), name=f"{label}: low–high", legendgroup=party,
                         showlegend=False, hoverinfo="skip")
-        fig.add_scatter(x=group["day"], y=group["best"], mode="lines+markers", name=label,
+        fig.add_scatter(x=group["day"], y=group["best"], name=label,
+                        mode="lines+markers" if len(group) <= MAX_BARS else "lines",  # dashes still tell apart
                         legendgroup=party, line={"color": colour, "dash": dash, "width": 2},
                         marker={"symbol": marker, "size": 5},
                         customdata=group[["low", "high"]],
@@ -753,7 +755,8 @@ def escalation_phases(tables: Tables, window: Window) -> go.Figure:
                         specs=[[{"secondary_y": True}], [{}], [{}]])
     fig.add_bar(x=table["day"], y=table["events"], name="events per day", marker={"color": PALETTE[5]},
                 row=1, col=1)
-    fig.add_scatter(x=table["day"], y=table["deaths_best"], name="deaths per day (best)", mode="lines+markers",
+    fig.add_scatter(x=table["day"], y=table["deaths_best"], name="deaths per day (best)",
+                    mode="lines+markers" if len(table) <= MAX_BARS else "lines",  # a marker a day: too many to see
                     line={"color": PALETTE[3], "width": 2}, marker={"symbol": "diamond", "size": 5},
                     row=1, col=1, secondary_y=True)
     starts = table.loc[table["phase_starts"], "day"]
