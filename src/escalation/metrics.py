@@ -231,7 +231,8 @@ def _ranges(current: pd.DataFrame, keys: list[str], detail: bool = False) -> pd.
     current = current[list(dict.fromkeys([*keys, *shared, *used]))]  # not the notes: rows are copied below
     group = _group_numbers(current, keys)
     current = current.assign(_group=group, top=current["value_high"].fillna(current["value_low"]).astype("int64"),
-                             value=current["value_low"].astype("int64")).loc[group >= 0]
+                             value=current["value_low"].astype("int64"))
+    current = current.loc[group >= 0] if (group < 0).any() else current
     by_group = current.sort_values("_group", kind="stable")  # the frame's order within each group
     numbers = by_group["_group"].to_numpy()
     starts = np.flatnonzero(np.r_[True, numbers[1:] != numbers[:-1]]) if len(numbers) else np.array([], int)
@@ -244,7 +245,7 @@ def _ranges(current: pd.DataFrame, keys: list[str], detail: bool = False) -> pd.
     if detail:
         said = (by_group["claimant"] + " (" + by_group["stance"].str.replace("_", " ") + "): "
                 + by_group["value_text"])
-        pages = by_group.drop_duplicates(["_group", "source_id"]).sort_values(["_group", "source_id"], kind="stable")
+        pages = by_group[["_group", "source_id"]].drop_duplicates().sort_values(["_group", "source_id"], kind="stable")
         page_groups = pages["_group"].to_numpy()
         page_starts = np.flatnonzero(np.r_[True, page_groups[1:] != page_groups[:-1]])
         ranges = ranges.assign(claimants=_joined(said, starts, "; "),
