@@ -43,15 +43,16 @@ def write_csv(frame: pd.DataFrame, path: Path | str) -> None:
         return
     header = io.StringIO()
     csv.writer(header, lineterminator="\n").writerow([neutralised(str(column)) for column in frame.columns])
-    cells = [_cells(frame.iloc[:, position]) for position in range(len(frame.columns))]
-    if len(cells) > 1:
-        lines = pc.binary_join_element_wise(*cells, ",")
-    else:  # the csv module quotes a row's only cell when it is empty
-        lines = pc.if_else(pc.equal(cells[0], ""), '""', cells[0])
     with open(path, "wb") as handle:
         handle.write(header.getvalue().encode("utf-8"))
-        for first in range(0, len(lines), LINES_PER_WRITE):
-            handle.write(_text_bytes(pc.binary_join_element_wise(lines.slice(first, LINES_PER_WRITE), "", "\n")))
+        for first in range(0, len(frame), LINES_PER_WRITE):  # a slice of rows at a time: its text, not the table's
+            rows = frame.iloc[first:first + LINES_PER_WRITE]
+            cells = [_cells(rows.iloc[:, position]) for position in range(len(rows.columns))]
+            if len(cells) > 1:
+                lines = pc.binary_join_element_wise(*cells, ",")
+            else:  # the csv module quotes a row's only cell when it is empty
+                lines = pc.if_else(pc.equal(cells[0], ""), '""', cells[0])
+            handle.write(_text_bytes(pc.binary_join_element_wise(lines, "", "\n")))
 
 
 def _text_bytes(texts: pa.Array | pa.ChunkedArray) -> bytes | memoryview:
