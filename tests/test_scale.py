@@ -173,11 +173,35 @@ def test_the_territorial_timeline_draws_the_places_that_changed_hands_most(table
 def test_ten_years_of_daily_bars_are_written_as_a_first_day_and_a_step(shell, tables):
     long = Window.from_params("2012-01-01", "2021-12-31", zone=tables.case.timezone)
     with capture_output() as captured:
-        Report(None, tables.case).chart(charts.events_per_day, tables, long)
+        Report(None, tables.case).chart(charts.escalation_phases, tables, long)
     figure = captured.outputs[0].data["application/vnd.plotly.v1+json"]
-    bars = [t for t in figure["data"] if t["type"] == "bar"]
-    assert bars and all(t["x0"] == "2012-01-01" and t["dx"] == report.DAY_MS and "x" not in t for t in bars)
-    assert len(captured.outputs[0].data["text/html"]) < 600_000  # 3,653 days × 7 traces
+    daily = [t for t in figure["data"] if t["type"] == "bar" and t["name"] == "events per day"]
+    assert daily and all(t["x0"] == "2012-01-01" and t["dx"] == report.DAY_MS and "x" not in t for t in daily)
+    assert len(captured.outputs[0].data["text/html"]) < 600_000
+    deaths = next(t for t in figure["data"] if t["name"] == "deaths per day (best)")
+    assert deaths["mode"] == "lines"  # 3,653 markers nobody can tell apart
+    parties = [t for t in charts.cumulative_deaths(tables, long).data if t.showlegend is not False]
+    assert parties and all(t.mode == "lines" for t in parties)
+    short = Window.from_params("2020-02-01", "2020-03-06", zone=tables.case.timezone)
+    assert charts.escalation_phases(tables, short).data[1].mode == "lines+markers"
+
+
+@pytest.mark.parametrize(("start", "unit", "bars"), [("2012-01-01", "month", 120), ("2019-01-01", "week", 157)])
+def test_a_long_period_draws_the_mean_events_per_day_of_each_week_or_month(tables, start, unit, bars):
+    window = Window.from_params(start, "2021-12-31", zone=tables.case.timezone)
+    fig = charts.events_per_day(tables, window)
+    daily = metrics.daily_event_counts(tables, window).set_index("day")
+    drawn = [t for t in fig.data if t.type == "bar"]
+    assert drawn and all(len(t.x) == bars for t in drawn)
+    for trace in drawn:
+        starts = pd.to_datetime(list(trace.x))
+        ends = list(starts[1:]) + [pd.Timestamp("2022-01-01")]
+        expected = [round(float(daily.loc[first:last - pd.Timedelta(days=1), trace.name].mean()), 2)
+                    for first, last in zip(starts.where(starts >= window.start, window.start), ends)]
+        assert list(trace.y) == expected
+    assert any(value > 0 for trace in drawn for value in trace.y)  # February and March 2020
+    assert f"each bar is the mean number of events per day of its {unit}" in fig.layout.meta["caption"]
+    assert f"averaged per {unit}" in fig.layout.meta["alt"]
 
 
 def test_a_table_file_is_what_pandas_writes_with_formulas_neutralised(tmp_path):

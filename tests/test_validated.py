@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 from conftest import read_rows, write_rows
+from synthetic_exports import acled_rows, write_acled
 
 from escalation import data, paths, validated
 from escalation.cli import main
@@ -96,3 +97,16 @@ def test_escalation_validate_fills_the_cache_the_reports_read(data_copy, monkeyp
     assert result.exit_code == 0, result.output
     no_validation(monkeypatch)
     assert len(data.load_tables(data_copy).claims) == len(read_rows(data_copy / "claims.csv")[1])
+
+
+def test_an_import_keeps_its_validation_for_the_first_report(tmp_path, monkeypatch):
+    """The import validates the folder it writes: that validation, under the folder's final path, is what the
+    first load reads."""
+    export = write_acled(tmp_path / "acled_synthetic.csv", acled_rows(12))
+    out = tmp_path / "case"
+    result = CliRunner().invoke(main, ["import", "acled", str(export), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    fresh = data.validate_tables(out)
+    no_validation(monkeypatch)
+    assert_same(validated.load(out), fresh)
+    assert len(fresh.events) == 12

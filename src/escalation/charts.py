@@ -166,17 +166,48 @@ def _events_with_weeks(tables: Tables, window: Window) -> pd.DataFrame:
     return counts
 
 
+DAY_MS = 86_400_000
+#: Bars drawn over time at most: a longer period is drawn per week, or per month (a reader sees no more, and
+#: ten years of daily bars by type took Chromium half a minute to draw); daily lines longer than this have no
+#: marker per day.
+MAX_BARS = 400
+
+
+def _bins(counts: pd.DataFrame) -> tuple[str, pd.Series]:
+    """The unit of the bars and the first day of each day's bar: days while the period has at most MAX_BARS,
+    else the table's weeks while they are few enough, else calendar months."""
+    if len(counts) <= MAX_BARS:
+        return "day", counts["day"]
+    if counts["week_starting"].nunique() <= MAX_BARS:
+        return "week", counts["week_starting"]
+    return "month", counts["day"].dt.to_period("M").dt.start_time
+
+
 @chart("events-per-day", _events_with_weeks)
 def events_per_day(tables: Tables, window: Window) -> go.Figure:
-    """Stacked daily events by ACLED event type, with the 7-day rolling mean of the total."""
+    """Stacked daily events by ACLED event type, with the 7-day rolling mean of the total; over a long period,
+    the mean events per day of each week or month."""
     counts = _events_with_weeks(tables, window)
+    unit, starts = _bins(counts)
+    types = [event_type for event_type in EVENT_TYPE_STYLE if event_type in counts.columns]
     fig = go.Figure()
-    for event_type, (colour, pattern, _) in EVENT_TYPE_STYLE.items():
-        if event_type not in counts.columns:
-            continue
-        fig.add_bar(x=counts["day"], y=counts[event_type], name=event_type,
-                    marker={"color": colour, "pattern": {"shape": pattern}},
-                    hovertemplate="%{x|%a %d %b}: %{y} × " + event_type + "<extra></extra>")
+    if unit == "day":
+        for event_type in types:
+            colour, pattern, _ = EVENT_TYPE_STYLE[event_type]
+            fig.add_bar(x=counts["day"], y=counts[event_type], name=event_type,
+                        marker={"color": colour, "pattern": {"shape": pattern}},
+                        hovertemplate="%{x|%a %d %b}: %{y} × " + event_type + "<extra></extra>")
+    else:
+        per_bin = counts.groupby(starts)
+        means = per_bin[types].sum().div(per_bin.size(), axis=0)  # over the bin's days inside the period
+        period = {"xperiod": "M1"} if unit == "month" else {"xperiod": 7 * DAY_MS, "xperiod0": means.index[0]}
+        for event_type in types:
+            colour, pattern, _ = EVENT_TYPE_STYLE[event_type]
+            fig.add_bar(x=means.index, y=means[event_type].round(2), name=event_type, xperiodalignment="middle",
+                        marker={"color": colour, "pattern": {"shape": pattern}}, **period,
+                        customdata=means.index.strftime("%d %b %Y"),
+                        hovertemplate=(f"{unit} from %{{customdata}}: %{{y}} events per day × {event_type}"
+                                       "<extra></extra>"))
     fig.add_scatter(x=counts["day"], y=counts["rolling_7d_mean"], name="7-day rolling mean, all types",
                     mode="lines", line={"color": "#000", "width": 2.5, "dash": "dash"},
                     hovertemplate="%{x|%d %b}: %{y:.1f} events/day (mean of 7 days to this day)<extra></extra>")
@@ -193,11 +224,15 @@ def events_per_day(tables: Tables, window: Window) -> go.Figure:
                  else "ISO weeks (Monday to Sunday)")
     busiest_week = (f" The busiest week began {weekly.idxmax():%d %b} ({int(weekly.max())} events)."
                     if total else "")
+    binned = ("" if unit == "day" else
+              f" The period has {len(counts):,} days, more bars than can be told apart: each bar is the mean number "
+              f"of events per day of its {unit} (of its days inside the period), by type; the table lists every day.")
     _finish(fig, tables, window, title=title, x_title="Day of the event (local time)",
             y_title="Events per day",
-            alt=f"Stacked bar chart of events per day by type. {title}.{busiest_week}",
+            alt=(f"Stacked bar chart of events per day by type{'' if unit == 'day' else f', averaged per {unit}'}. "
+                 f"{title}.{busiest_week}"),
             caption=(f"One event is one day at one place (ACLED's unit). Weeks in the table are {week_rule}. "
-                     "The dashed line is the mean of the 7 days ending on each day."))
+                     f"The dashed line is the mean of the 7 days ending on each day.{binned}"))
     _annotate_key_events(fig, tables, window)
     return fig
 
@@ -217,7 +252,8 @@ def cumulative_deaths(tables: Tables, window: Window) -> go.Figure:
         fig.add_scatter(x=group["day"], y=group["low"], mode="lines", fill="tonexty", line={"width": 0},
                         fillcolor=_rgba(colour, 0.18), name=f"{label}: low–high", legendgroup=party,
                         showlegend=False, hoverinfo="skip")
-        fig.add_scatter(x=group["day"], y=group["best"], mode="lines+markers", name=label,
+        fig.add_scatter(x=group["day"], y=group["best"], name=label,
+                        mode="lines+markers" if len(group) <= MAX_BARS else "lines",  # dashes still tell apart
                         legendgroup=party, line={"color": colour, "dash": dash, "width": 2},
                         marker={"symbol": marker, "size": 5},
                         customdata=group[["low", "high"]],
@@ -728,7 +764,8 @@ def escalation_phases(tables: Tables, window: Window) -> go.Figure:
                         specs=[[{"secondary_y": True}], [{}], [{}]])
     fig.add_bar(x=table["day"], y=table["events"], name="events per day", marker={"color": PALETTE[5]},
                 row=1, col=1)
-    fig.add_scatter(x=table["day"], y=table["deaths_best"], name="deaths per day (best)", mode="lines+markers",
+    fig.add_scatter(x=table["day"], y=table["deaths_best"], name="deaths per day (best)",
+                    mode="lines+markers" if len(table) <= MAX_BARS else "lines",  # a marker a day: too many to see
                     line={"color": PALETTE[3], "width": 2}, marker={"symbol": "diamond", "size": 5},
                     row=1, col=1, secondary_y=True)
     starts = table.loc[table["phase_starts"], "day"]

@@ -43,15 +43,26 @@ def write_csv(frame: pd.DataFrame, path: Path | str) -> None:
         return
     header = io.StringIO()
     csv.writer(header, lineterminator="\n").writerow([neutralised(str(column)) for column in frame.columns])
-    cells = [_cells(frame.iloc[:, position]) for position in range(len(frame.columns))]
-    if len(cells) > 1:
-        lines = pc.binary_join_element_wise(*cells, ",")
-    else:  # the csv module quotes a row's only cell when it is empty
-        lines = pc.if_else(pc.equal(cells[0], ""), '""', cells[0])
-    with open(path, "w", encoding="utf-8", newline="") as handle:
-        handle.write(header.getvalue())
-        for first in range(0, len(lines), LINES_PER_WRITE):
-            handle.write("\n".join(lines.slice(first, LINES_PER_WRITE).to_pylist()) + "\n")
+    with open(path, "wb") as handle:
+        handle.write(header.getvalue().encode("utf-8"))
+        for first in range(0, len(frame), LINES_PER_WRITE):  # a slice of rows at a time: its text, not the table's
+            rows = frame.iloc[first:first + LINES_PER_WRITE]
+            cells = [_cells(rows.iloc[:, position]) for position in range(len(rows.columns))]
+            if len(cells) > 1:
+                lines = pc.binary_join_element_wise(*cells, ",")
+            else:  # the csv module quotes a row's only cell when it is empty
+                lines = pc.if_else(pc.equal(cells[0], ""), '""', cells[0])
+            handle.write(_text_bytes(pc.binary_join_element_wise(lines, "", "\n")))
+
+
+def _text_bytes(texts: pa.Array | pa.ChunkedArray) -> bytes | memoryview:
+    """The texts one after the other, as UTF-8: Arrow's own bytes of them (no Python string per line)."""
+    if isinstance(texts, pa.ChunkedArray):
+        return b"".join(_text_bytes(chunk) for chunk in texts.chunks)
+    if not len(texts):
+        return b""
+    offsets = np.frombuffer(texts.buffers()[1], dtype=np.int32)[texts.offset:texts.offset + len(texts) + 1]
+    return memoryview(texts.buffers()[2])[offsets[0]:offsets[-1]]
 
 
 def _cells(column: pd.Series) -> pa.Array:

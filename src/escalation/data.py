@@ -811,12 +811,13 @@ def _problems_of(table: _Table, schema: dict) -> tuple[list[Problem], pd.DataFra
 def _frame(table: _Table, schema: dict, keep: np.ndarray | None = None) -> pd.DataFrame:
     """The typed columns as Arrow-backed pandas columns (only the rows in `keep`)."""
     columns = {}
+    kept = None if keep is None or keep.all() else pa.array(keep)  # every row: the columns themselves, no copy
     for spec in schema["fields"]:
         names = [spec["name"]] + ([f"{spec['name']}_precision"] if spec.get("x-timestamp") else [])
         for name in names:
             values = table.typed[name]
-            if keep is not None:
-                values = values.filter(pa.array(keep))
+            if kept is not None:
+                values = values.filter(kept)
             columns[name] = values
     return pa.table(columns).to_pandas(types_mapper=pd.ArrowDtype)
 

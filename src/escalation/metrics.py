@@ -136,6 +136,7 @@ def known_events(tables: Tables, window: Window) -> pd.DataFrame:
     return (events if mask.all() else events.loc[mask]).reset_index(drop=True)
 
 
+@_kept
 def known_claims(tables: Tables, window: Window) -> pd.DataFrame:
     """Claims published by `as_of`, with the event's date and place joined on."""
     claims = tables.claims
@@ -230,7 +231,8 @@ def _ranges(current: pd.DataFrame, keys: list[str], detail: bool = False) -> pd.
     current = current[list(dict.fromkeys([*keys, *shared, *used]))]  # not the notes: rows are copied below
     group = _group_numbers(current, keys)
     current = current.assign(_group=group, top=current["value_high"].fillna(current["value_low"]).astype("int64"),
-                             value=current["value_low"].astype("int64")).loc[group >= 0]
+                             value=current["value_low"].astype("int64"))
+    current = current.loc[group >= 0] if (group < 0).any() else current
     by_group = current.sort_values("_group", kind="stable")  # the frame's order within each group
     numbers = by_group["_group"].to_numpy()
     starts = np.flatnonzero(np.r_[True, numbers[1:] != numbers[:-1]]) if len(numbers) else np.array([], int)
@@ -243,7 +245,7 @@ def _ranges(current: pd.DataFrame, keys: list[str], detail: bool = False) -> pd.
     if detail:
         said = (by_group["claimant"] + " (" + by_group["stance"].str.replace("_", " ") + "): "
                 + by_group["value_text"])
-        pages = by_group.drop_duplicates(["_group", "source_id"]).sort_values(["_group", "source_id"], kind="stable")
+        pages = by_group[["_group", "source_id"]].drop_duplicates().sort_values(["_group", "source_id"], kind="stable")
         page_groups = pages["_group"].to_numpy()
         page_starts = np.flatnonzero(np.r_[True, page_groups[1:] != page_groups[:-1]])
         ranges = ranges.assign(claimants=_joined(said, starts, "; "),
@@ -505,6 +507,7 @@ def incident_sum_over_time(tables: Tables, window: Window) -> pd.DataFrame:
     return table[["moment", "moment_local", "low", "best", "high", "incidents"]]
 
 
+@_kept
 def event_deaths(tables: Tables, window: Window) -> pd.DataFrame:
     """Known events with the best, low and high deaths over all parties (0 where no claim)."""
     events = known_events(tables, window)
@@ -521,6 +524,7 @@ def event_deaths(tables: Tables, window: Window) -> pd.DataFrame:
     return events.assign(**deaths)
 
 
+@_kept
 def map_points(tables: Tables, window: Window) -> pd.DataFrame:
     """Events with coordinates, their deaths (best, all parties) and the day they happened."""
     events = event_deaths(tables, window)
@@ -600,6 +604,7 @@ HDX_WINDOW_DAYS, HDX_FLOOR = 30, 100
 CHANGE_POINT_MIN_SIZE = 3
 
 
+@_kept
 def daily_intensity(tables: Tables, window: Window) -> pd.DataFrame:
     """Events and deaths (best claim, all parties, incident claims only) per day of the period."""
     events = event_deaths(tables, window)

@@ -24,7 +24,7 @@ from IPython.display import HTML, Markdown, display
 
 from escalation import charts, grading, metrics
 from escalation.case import Case
-from escalation.charts import Chart
+from escalation.charts import DAY_MS, Chart
 from escalation.csvsafe import write_csv
 from escalation.data import Tables, is_web_url
 from escalation.lab_only import LAB_ONLY
@@ -140,8 +140,8 @@ class Report:
         """Every page cited by the events and claims of the period, with an anchor per source id."""
         events = metrics.known_events(tables, window)
         claims = metrics.known_claims(tables, window)
-        cited = set(metrics.cited_ids(events["source_ids"])) | set(claims["source_id"])
-        cited |= set(metrics.displacement_series(tables, window)["source_id"])
+        cited = set(metrics.cited_ids(events["source_ids"])) | set(claims["source_id"].dropna().unique())
+        cited |= set(metrics.displacement_series(tables, window)["source_id"].dropna().unique())
         listed = tables.sources.loc[tables.sources["source_id"].isin(cited)].sort_values("publisher")
         if self.output_dir:
             write_csv(listed, self.output_dir / "tables" / "sources.csv")
@@ -183,7 +183,6 @@ class Report:
 
 #: A daily series at least this long is written as its first day and a one-day step, not day by day.
 DAILY_STEP_FROM = 400
-DAY_MS = 86_400_000
 
 
 def _days_as_dates(trace) -> None:

@@ -14,6 +14,7 @@ the cache cannot be written (read-only, full) is validated every time instead; n
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -56,6 +57,15 @@ def load(data_dir: Path, refresh: bool = False) -> Tables:
     if folder is not None and not tables.fatal:
         _write(folder, tables)
     return tables
+
+
+def store(data_dir: Path, tables: Tables) -> None:
+    """Keep `tables`, a clean validation of `data_dir`'s files made under another path (an import validates the
+    folder it writes before moving it into place), so that the first report does not validate them again. A
+    validation with problems is not kept: they name the files by the path they were validated under."""
+    key = _key(data_dir)
+    if key is not None and not tables.fatal and not tables.problems:
+        _write(paths.VALIDATED_DIR / key, dataclasses.replace(tables, data_dir=data_dir))
 
 
 def _key(data_dir: Path) -> str | None:

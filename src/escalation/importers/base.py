@@ -8,6 +8,8 @@ writes the case folder: the tables (Parquet with zstd, each column typed as the 
 `datapackage.json`, `case.yaml`, and the export byte for byte in `raw/` with a `.meta.yml` of its origin.
 The folder is then checked by the package's own validator; a row the validator refuses joins the
 quarantine, so the folder validates clean and rows read = imported + quarantined + filtered out, always.
+That clean validation is kept in the validated-tables cache (`escalation.validated`), so the first report on
+the new case reads it instead of validating the folder again.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import yaml
+
+from escalation import validated
 
 BASE_DATAPACKAGE = Path(__file__).with_name("base-datapackage.json")
 QUARANTINE_FILE = "quarantine.csv"
@@ -175,7 +179,8 @@ class Importer:
         mapped = self.map(frame if wanted.all() else frame.loc[wanted])
         outside_period = self._outside_period(mapped.events, filters)
         filtered_lines = set(frame.loc[outside, "_line"]) | outside_period
-        if filtered_lines == set(frame["_line"]):
+        del frame  # the export as text, the largest frame of an import: not needed once mapped
+        if len(filtered_lines) == rows_read:  # every row has a line of its own
             raise ImportInputError(self.file_label, f"no row matches the filters {filters.describe()}")
         meta = {"file": export.name, "source": self.publisher, "url": self.publisher_url, "sha256": digest,
                 "size_bytes": export.stat().st_size, "rows": rows_read,
@@ -184,7 +189,7 @@ class Importer:
         out_dir.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
         try:
-            events, claims, quarantine = self._settle(mapped, filtered_lines, staging, meta)
+            events, claims, quarantine, tables = self._settle(mapped, filtered_lines, staging, meta)
             (staging / "raw").mkdir()
             shutil.copyfile(export, staging / "raw" / export.name)
             (staging / "raw" / f"{export.name}.meta.yml").write_text(
@@ -192,15 +197,18 @@ class Importer:
             quarantined = quarantine["line"].nunique()
             imported = rows_read - quarantined - len(filtered_lines)
             assert imported == events["_line"].nunique(), "rows read must equal imported + quarantined + filtered"
+            written = {"events": len(events), "claims": len(claims)}
+            del mapped, events, claims  # only the validated tables are kept from here
             if out_dir.exists():
                 shutil.rmtree(out_dir)
             staging.rename(out_dir)
         finally:
             if staging.exists():
                 shutil.rmtree(staging)
+        validated.store(out_dir, tables)  # the reports' first load reads this validation instead of repeating it
         reasons = quarantine.drop_duplicates("line")["reason"].value_counts()
-        return ImportResult(out_dir, rows_read, imported, quarantined, len(filtered_lines), len(events),
-                            len(claims), {str(k): int(v) for k, v in reasons.items()})
+        return ImportResult(out_dir, rows_read, imported, quarantined, len(filtered_lines), written["events"],
+                            written["claims"], {str(k): int(v) for k, v in reasons.items()})
 
     def _outside_place_filters(self, frame: pd.DataFrame, filters: Filters) -> pd.Series:
         """Rows outside the country/admin1 filters (compared case-insensitively, before any mapping)."""
@@ -228,8 +236,7 @@ class Importer:
         def write_and_validate():
             quarantine = self._quarantine(filtered)
             bad = set(quarantine["line"]) | filtered
-            events = mapped.events.loc[~mapped.events["_line"].isin(bad)].reset_index(drop=True)
-            claims = mapped.claims.loc[~mapped.claims["_line"].isin(bad)].reset_index(drop=True)
+            events, claims = _without_lines(mapped.events, bad), _without_lines(mapped.claims, bad)
             self._write(staging, events, claims, quarantine, mapped, meta)
             tables = validate_tables(staging)
             if tables.fatal:
@@ -239,10 +246,11 @@ class Importer:
         events, claims, quarantine, tables = write_and_validate()
         if tables.problems:
             self._reject_refused(tables.quarantine, {"events": events, "claims": claims})
+            del tables
             events, claims, quarantine, tables = write_and_validate()
             if tables.problems:
                 raise RuntimeError(f"the validator still refuses rows after quarantine: {tables.problems[:5]}")
-        return events, claims, quarantine
+        return events, claims, quarantine, tables
 
     def _reject_refused(self, refused: pd.DataFrame, frames: dict[str, pd.DataFrame]) -> None:
         """Rows the validator refused, traced back to the export line they came from."""
@@ -357,6 +365,15 @@ _CaseDumper.add_representer(list, lambda dumper, items: dumper.represent_sequenc
     "tag:yaml.org,2002:seq", items, flow_style=all(not isinstance(i, dict | list) for i in items)))
 
 
+def _without_lines(frame: pd.DataFrame, lines: set[int]) -> pd.DataFrame:
+    """The rows of `frame` from other export lines, numbered from 0 (the frame itself when none is dropped: a
+    million rows are not copied for nothing)."""
+    keep = ~frame["_line"].isin(lines)
+    if keep.all() and isinstance(frame.index, pd.RangeIndex) and frame.index.start == 0 and frame.index.step == 1:
+        return frame
+    return frame.loc[keep].reset_index(drop=True)
+
+
 def _write_parquet(frame: pd.DataFrame, schema: dict, path: Path) -> None:
     """A table as Parquet (zstd), each column typed as the schema says (a column with a cell that does not
     convert is stored as text, so the validator names that cell and the row is quarantined)."""
@@ -367,8 +384,21 @@ def _write_parquet(frame: pd.DataFrame, schema: dict, path: Path) -> None:
         values = frame[spec["name"]] if spec["name"] in frame else pd.Series("", index=frame.index)
         if spec.get("type") == "integer" and pd.api.types.is_float_dtype(values):
             values = values.astype("Int64")  # whole numbers held as floats beside missing ones
-        columns[spec["name"]] = stored_column(spec, pa.array(values.astype("string").fillna(""), pa.string()))
+        columns[spec["name"]] = stored_column(spec, _text_of(values))
     pq.write_table(pa.table(columns), path, compression="zstd")
+
+
+def _text_of(values: pd.Series) -> pa.Array:
+    """A column's cells as text, blank where missing: text and whole numbers cast by Arrow (pandas' own "string"
+    made a Python object of each of a million cells), anything else as pandas writes it."""
+    kind = values.dtype
+    is_text = isinstance(kind, pd.StringDtype) or (isinstance(kind, pd.ArrowDtype)
+                                                  and pa.types.is_string(kind.pyarrow_dtype))
+    if not (is_text or pd.api.types.is_integer_dtype(kind)):
+        return pa.array(values.astype("string").fillna(""), pa.string())
+    arrow = pa.array(values)
+    arrow = arrow.combine_chunks() if isinstance(arrow, pa.ChunkedArray) else arrow
+    return arrow.cast(pa.string()).fill_null("")
 
 
 def _write_csv(frame: pd.DataFrame, path: Path) -> None:
