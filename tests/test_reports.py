@@ -81,6 +81,9 @@ def test_every_chart_renders_offline_in_headless_chromium(reports):
             body = dom[opening.end():].split('id="chart-')[0]
             assert 'class="main-svg"' in body, f"{slug} has no rendered SVG"
         assert 'id="provenance"' in dom
+        # a link the browser left open wraps the rest of the page in hidden copies of itself
+        wrapped = [text[:80] for text in re.findall(r'<a class="anchor-link"[^>]*>(.*?)</a>', dom, re.S) if text]
+        assert not wrapped, f"{page.name}: heading links hold page content: {wrapped[:3]}"
 
 
 def test_table_of_contents_links_resolve(reports):

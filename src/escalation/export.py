@@ -87,6 +87,10 @@ def _without_title(markdown: str) -> str:
 #: The start tags nbconvert's HTMLExporter makes focusable (`tabindex="0"`, so that a keyboard can scroll a wide
 #: output): markdown cells and output areas, as the lab template writes them.
 FOCUSABLE_TAG = re.compile(r'<div class="(?:jp-Cell-inputWrapper|[^"]*\bjp-OutputArea-output\b[^"]*)"[^>]*')
+#: A heading's empty anchor link as nbconvert writes it (through ElementTree, as XML: `<a ... />`). HTML has no
+#: self-closing `<a>`: a browser keeps the link open and wraps the rest of the page in copies of it, which the
+#: theme's `.anchor-link` rule hides. BeautifulSoup's pass used to close it.
+SELF_CLOSED_ANCHOR = re.compile(r'(<a class="anchor-link" href="[^"]*")\s*/>')
 
 
 def _report_exporter_class():
@@ -98,8 +102,9 @@ def _report_exporter_class():
     class ReportExporter(HTMLExporter):
         """nbconvert's HTMLExporter without its last step, which parses the finished page with BeautifulSoup and
         writes it out again, three quarters of an export (0.25 CPU-s for a daily report), only to give images
-        without alt text a placeholder (a report has no <img>: its charts are Plotly divs) and to make markdown
-        cells and output areas focusable (`FOCUSABLE_TAG` does that on the page as rendered). The rest is
+        without alt text a placeholder (a report has no <img>: its charts are Plotly divs), to make markdown
+        cells and output areas focusable and to close the headings' empty anchor links (`FOCUSABLE_TAG` and
+        `SELF_CLOSED_ANCHOR` do both on the page as rendered). The rest is
         `HTMLExporter.from_notebook_node` of nbconvert 7.17 (pinned), private members included."""
 
         def from_notebook_node(self, nb, resources=None, **kw):
@@ -112,6 +117,7 @@ def _report_exporter_class():
             self.register_filter("highlight_code", highlight_code)
             self.register_filter("filter_data_type", filter_data_type)
             html, resources = TemplateExporter.from_notebook_node(self, nb, resources, **kw)
+            html = SELF_CLOSED_ANCHOR.sub(r"\1></a>", html)
             return FOCUSABLE_TAG.sub(lambda tag: tag.group(0) + ' tabindex="0"', html), resources
 
     return ReportExporter
