@@ -9,12 +9,14 @@ key_figures rows themselves (a `label` column when there is one, else the figure
 
 from __future__ import annotations
 
-import stat
+import functools
 from collections.abc import Callable
 from html import escape
 from pathlib import Path
 
 import pandas as pd
+
+from escalation.incremental import file_identity
 
 #: A day's new events or new deaths above this multiple of the mean of the previous days is "worse"...
 WORSE_RATIO = 1.5
@@ -56,30 +58,16 @@ def is_main(figure: str) -> bool:
     return figure.count(".") <= 1
 
 
-#: What was computed from published tables, by the tables' identity (see `_once`); emptied at this many entries.
-CACHE_SIZE = 4096
-_cache: dict[tuple, object] = {}
-
-
-def _identity(path: Path) -> tuple | None:
-    """A file's device, inode, modification time and size; None when there is no file."""
-    try:
-        status = path.stat()
-    except FileNotFoundError:
-        return None
-    return (status.st_dev, status.st_ino, status.st_mtime_ns, status.st_size) if stat.S_ISREG(status.st_mode) else None
-
-
 def _once(compute: Callable, *paths: Path):
     """`compute(*paths)`, once per process for the same files: a backfill renders the index after every day it
     publishes, and the earlier days' tables are the same files each time (hard links into the new version), known
-    by `_identity`. What it returns is shared between calls: callers must not change it."""
-    key = (compute, *map(_identity, paths))
-    if key not in _cache:
-        if len(_cache) >= CACHE_SIZE:
-            _cache.clear()
-        _cache[key] = compute(*paths)
-    return _cache[key]
+    by `incremental.file_identity`. What it returns is shared between calls: callers must not change it."""
+    return _computed(compute, paths, tuple(map(file_identity, paths)))
+
+
+@functools.lru_cache(maxsize=4096)
+def _computed(compute: Callable, paths: tuple[Path, ...], identities: tuple) -> object:
+    return compute(*paths)
 
 
 def _read(path: Path) -> pd.DataFrame | None:
@@ -97,7 +85,7 @@ def _main_figures_of_day(path: Path) -> pd.DataFrame | None:
     figures = _once(_key_figures, path)
     if figures is None or figures.empty:
         return None
-    figures = figures.loc[figures["figure"].astype(str).str.count(r"\.") <= 1]
+    figures = figures.loc[figures["figure"].astype(str).map(is_main)]
     return figures.assign(day=pd.Timestamp(path.parent.parent.name))[["day", "figure", "label", "value_low",
                                                                        "value_high"]]
 
@@ -169,7 +157,7 @@ def _day_facts(key_figures: Path, new_events: Path, new_claims: Path) -> dict:
     changes = claims["change"].value_counts() if claims is not None else pd.Series(dtype=int)
     figure_ids = today.index.astype(str)
     return {"events": today["value_low"].get("events", 0),
-            "deaths": today.loc[figure_ids.str.startswith("killed.") & (figure_ids.str.count(r"\.") <= 1),
+            "deaths": today.loc[figure_ids.str.startswith("killed.") & figure_ids.map(is_main),
                                 "value_low"].sum(),
             "events_reported": None if events_table is None else len(events_table),
             "new_claims": int(changes.get("first figure", 0)), "revised_claims": int(changes.get("revision", 0))}

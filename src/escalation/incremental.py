@@ -55,7 +55,7 @@ def library_versions() -> dict[str, str]:
     """Python's version and each of PACKAGES', kept in the key cache under the state of the folders packages are
     installed in (asking importlib.metadata costs a quarter of a second): installing, upgrading or removing a
     package adds or removes its `<name>-<version>.dist-info` folder, which changes its folder's modification time."""
-    places = [sys.executable, *(_identity(Path(entry)) for entry in sys.path if entry)]
+    places = [sys.executable, *(file_identity(Path(entry)) for entry in sys.path if entry)]
     return kept_json(f"versions/{_sha256_json(places)}.json", _installed_versions)
 
 
@@ -111,7 +111,7 @@ class KnownOrder:
 def case_zone(data_dir: Path) -> tzinfo:
     """The case's time zone; UTC when case.yaml is unreadable (the build's preflight then reports why). Read once
     per change of case.yaml: 35 keys would otherwise parse it 35 times."""
-    return _zone(data_dir, _identity(data_dir / "case.yaml"))
+    return _zone(data_dir, file_identity(data_dir / "case.yaml"))
 
 
 @cache
@@ -125,9 +125,9 @@ def _zone(data_dir: Path, identity: tuple) -> tzinfo:
 def _signature(data_dir: Path) -> tuple:
     """What the tables' known orders depend on: the files by identity, and the package that computes them."""
     descriptor, case_file = data_dir / "datapackage.json", data_dir / "case.yaml"
-    described = _described(data_dir, _identity(descriptor), _identity(case_file))
-    return (package_digest(), _identity(descriptor), _identity(case_file),
-            *(_identity(path) for path in described.tables))
+    described = _described(data_dir, file_identity(descriptor), file_identity(case_file))
+    return (package_digest(), file_identity(descriptor), file_identity(case_file),
+            *(file_identity(path) for path in described.tables))
 
 
 @dataclass(frozen=True)
@@ -148,7 +148,7 @@ def _described(data_dir: Path, descriptor: tuple, case_file: tuple) -> _Descript
     return _Description(tuple(table_paths(data_dir, package).values()), digest.hexdigest())
 
 
-def _identity(path: Path) -> tuple:
+def file_identity(path: Path) -> tuple:
     """A file's identity: a changed file has a new size or modification time (or inode, when replaced)."""
     try:
         stat = path.stat()
@@ -229,7 +229,8 @@ def visible_data_digest(data_dir: Path, as_of: datetime | None) -> str:
     """SHA-256 of the rows known at `as_of` (all rows that ever become known when None), the schema and the case
     description."""
     orders = known_orders(data_dir)
-    described = _described(data_dir, _identity(data_dir / "datapackage.json"), _identity(data_dir / "case.yaml"))
+    described = _described(data_dir, file_identity(data_dir / "datapackage.json"),
+                           file_identity(data_dir / "case.yaml"))
     moment = NEVER - 1 if as_of is None else microseconds(as_of)
     visible = {name: order.digest_at(moment) for name, order in sorted(orders.items())}
     return hashlib.sha256(described.digest.encode() + json.dumps(visible, ensure_ascii=False).encode()).hexdigest()
