@@ -25,6 +25,7 @@ from browser import render
 from click.testing import CliRunner
 from conftest import TEST_NOTEBOOKS, read_rows, write_rows
 from hostile_corpus import HOSTILE_STRINGS, HOSTILE_URLS, VARIANTS, copy_data, line_of, row_count
+from synthetic_exports import acled_rows, write_acled
 
 from escalation import charts, paths, report
 from escalation.cli import main
@@ -222,6 +223,24 @@ def test_no_exported_csv_holds_a_live_formula(shown_and_filed, hostile_tables, t
                         live.append((path.name, cell[:40]))
     assert not live
     assert neutralised, "no formula payload reached the CSVs: the check above proved nothing"
+
+
+def test_an_imports_quarantine_holds_no_live_formula(tmp_path):
+    """A refused cell is kept as written; in quarantine.csv it must not run when a spreadsheet opens the file."""
+    rows = acled_rows(len(FORMULA_TRIGGERS))
+    for row, trigger in zip(rows, FORMULA_TRIGGERS):
+        row["event_date"] = f'{trigger}HYPERLINK("https://example.org/?leak","open")'
+    write_acled(tmp_path / "export.csv", rows)
+    result = CliRunner().invoke(main, ["import", "acled", str(tmp_path / "export.csv"),
+                                       "--out", str(tmp_path / "case")])
+    assert result.exit_code == 0, result.output
+    with (tmp_path / "case" / "quarantine.csv").open(encoding="utf-8", newline="") as handle:
+        refused = [row["value"] for row in csv.DictReader(handle) if row["column"] == "event_date"]
+    assert len(refused) == len(FORMULA_TRIGGERS)
+    assert not [value for value in refused if value.startswith(FORMULA_TRIGGERS)]
+    # the import trims a cell's blanks (tab, carriage return); every other trigger is kept, behind a quote
+    printable = [trigger for trigger in FORMULA_TRIGGERS if trigger.strip()]
+    assert [value[:2] for value in refused if value.startswith("'")] == [f"'{t}" for t in printable], refused
 
 
 def is_number(cell: str) -> bool:

@@ -35,6 +35,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from escalation import validated
+from escalation.csvsafe import write_csv
 
 BASE_DATAPACKAGE = Path(__file__).with_name("base-datapackage.json")
 QUARANTINE_FILE = "quarantine.csv"
@@ -299,7 +300,7 @@ class Importer:
         frames = {"events": events, "claims": claims, "sources": sources, "displacement": pd.DataFrame()}
         for table in TABLES:
             _write_parquet(frames[table], schemas[table], folder / f"{table}.parquet")
-        _write_csv(quarantine, folder / QUARANTINE_FILE)
+        write_csv(quarantine, folder / QUARANTINE_FILE)  # a rejected cell may be a formula
         (folder / "case.yaml").write_text(self._case_yaml(events, claims, countries, parties, mapped, meta),
                                           encoding="utf-8")
 
@@ -399,13 +400,6 @@ def _text_of(values: pd.Series) -> pa.Array:
     arrow = pa.array(values)
     arrow = arrow.combine_chunks() if isinstance(arrow, pa.ChunkedArray) else arrow
     return arrow.cast(pa.string()).fill_null("")
-
-
-def _write_csv(frame: pd.DataFrame, path: Path) -> None:
-    """CSV written by Arrow in C (pandas' writer loops in Python): text quoted, blanks empty."""
-    text = {c: frame[c].astype("string[pyarrow]") for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])}
-    table = pa.Table.from_pandas(frame.assign(**text), preserve_index=False)
-    pa_csv.write_csv(table, path, pa_csv.WriteOptions(quoting_style="needed"))
 
 
 def _set_enum(package: dict, table: str, column: str, values: list[str]) -> None:
@@ -524,7 +518,7 @@ def require_columns(label: str, columns, required: list[str], source: str, hint:
 
 def per_distinct(values: pd.Series, function) -> pd.Series:
     """`function` applied to the distinct values only, spread back: dates, codes and counts repeat a lot."""
-    codes, distinct = pd.factorize(values)
+    codes, distinct = pd.factorize(values, use_na_sentinel=False)  # a missing value is one of them, not code -1
     result = function(pd.Series(distinct))
     return pd.Series(result.array.take(codes), index=values.index, name=values.name)
 
