@@ -18,7 +18,7 @@ TEST_NOTEBOOKS = TESTS / "notebooks"
 #: Modules that take longest, longest first, as measured with `--durations` (see the hook below; a stale list costs
 #: only balance between the workers).
 LONGEST_FIRST = ("test_reports", "test_lab_browser", "test_build_hardening", "test_backfill", "test_timeouts_and_kills",
-                 "test_kernel_reuse", "test_dask_executor", "test_archive", "test_hostile_input", "test_as_of")
+                 "test_kernel_reuse", "test_archive", "test_hostile_input", "test_as_of", "test_dask_executor")
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -118,14 +118,16 @@ def write_rows(path: Path, header: list[str], rows: list[list[str]]) -> None:
 
 
 @pytest.fixture(scope="session")
-def site(tmp_path_factory) -> Path:
+def site(tmp_path_factory, on_cluster) -> Path:
     """One real build of every report and of two daily reports (with their index), read by test_reports.py (by one
-    module only: under `pytest -n` each worker would build it again)."""
+    module only: under `pytest -n` each worker would build it again). The reports run on the session's Dask cluster
+    (`on_cluster`), which that worker starts for other modules anyway: no worker, kernel and Chromium are started
+    for these two commands (the executor changes where reports run, not what they are: test_backfill.py)."""
     import subprocess
     import sys
 
     root = tmp_path_factory.mktemp("site")
-    where = ["--out", str(root / "reports"), "--figures", str(root / "figures"), *ONE_WORKER]
+    where = ["--out", str(root / "reports"), "--figures", str(root / "figures"), *on_cluster]
     for command in (["build"], ["backfill", "--from", "2020-02-27", "--to", "2020-02-28"]):
         result = subprocess.run([sys.executable, "-m", "escalation", *command, *where], capture_output=True,
                                 text=True, timeout=1200, stdin=subprocess.DEVNULL)
