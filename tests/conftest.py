@@ -118,16 +118,15 @@ def write_rows(path: Path, header: list[str], rows: list[list[str]]) -> None:
 
 
 @pytest.fixture(scope="session")
-def site(tmp_path_factory, on_cluster) -> Path:
+def site(tmp_path_factory) -> Path:
     """One real build of every report and of two daily reports (with their index), read by test_reports.py (by one
-    module only: under `pytest -n` each worker would build it again). The reports run on the session's Dask cluster
-    (`on_cluster`), which that worker starts for other modules anyway: no worker, kernel and Chromium are started
-    for these two commands (the executor changes where reports run, not what they are: test_backfill.py)."""
+    module only: under `pytest -n` each worker would build it again). On one local worker per command: measured,
+    that costs less CPU than the session's Dask cluster (a command's Dask client and the cluster's own upkeep)."""
     import subprocess
     import sys
 
     root = tmp_path_factory.mktemp("site")
-    where = ["--out", str(root / "reports"), "--figures", str(root / "figures"), *on_cluster]
+    where = ["--out", str(root / "reports"), "--figures", str(root / "figures"), *ONE_WORKER]
     for command in (["build"], ["backfill", "--from", "2020-02-27", "--to", "2020-02-28"]):
         result = subprocess.run([sys.executable, "-m", "escalation", *command, *where], capture_output=True,
                                 text=True, timeout=1200, stdin=subprocess.DEVNULL)
