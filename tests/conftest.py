@@ -18,7 +18,7 @@ TEST_NOTEBOOKS = TESTS / "notebooks"
 #: Modules that take longest, longest first, as measured with `--durations` (see the hook below; a stale list costs
 #: only balance between the workers).
 LONGEST_FIRST = ("test_reports", "test_lab_browser", "test_build_hardening", "test_backfill", "test_timeouts_and_kills",
-                 "test_kernel_reuse", "test_dask_executor", "test_archive", "test_hostile_input", "test_as_of")
+                 "test_kernel_reuse", "test_archive", "test_hostile_input", "test_as_of", "test_dask_executor")
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -120,7 +120,8 @@ def write_rows(path: Path, header: list[str], rows: list[list[str]]) -> None:
 @pytest.fixture(scope="session")
 def site(tmp_path_factory) -> Path:
     """One real build of every report and of two daily reports (with their index), read by test_reports.py (by one
-    module only: under `pytest -n` each worker would build it again)."""
+    module only: under `pytest -n` each worker would build it again). On one local worker per command: measured,
+    that costs less CPU than the session's Dask cluster (a command's Dask client and the cluster's own upkeep)."""
     import subprocess
     import sys
 

@@ -1,7 +1,9 @@
 """Scheduled runs: daily backfill that skips unchanged reports, survives being killed, and rebuilds
-byte for byte. Runs on a copy of the shipped data over three days (26–28 February), the reports on the session's
-Dask cluster (`on_cluster`; skipping, publishing and the lock stay with the command), except the run that is
-killed: killing it must take its local workers with it."""
+byte for byte. Runs on a copy of the shipped data over three days (26–28 February). The module's first backfill
+runs on the local executor, the later runs on the session's Dask cluster (`on_cluster`; skipping, publishing and
+the lock stay with the command), so that a forced rebuild on the cluster shows that the executor changes where
+reports run, not what they are; the run that is killed is local too: killing it must take its local workers with
+it."""
 
 from __future__ import annotations
 
@@ -76,11 +78,12 @@ def change_claim_published_on(data: Path, day: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def pristine_run(tmp_path_factory, on_cluster) -> tuple[Path, Path]:
-    """One backfill of the three days on a copy of the data, built once for the module and kept aside."""
+def pristine_run(tmp_path_factory) -> tuple[Path, Path]:
+    """One backfill of the three days on a copy of the data, on the local executor (one worker), built once for the
+    module and kept aside."""
     root = tmp_path_factory.mktemp("backfill")
     shutil.copytree(paths.DATA_DIR, root / "run" / "data", ignore=shutil.ignore_patterns("README.md"))
-    result = backfill(root / "run" / "data", root / "run" / "reports", *on_cluster)
+    result = backfill(root / "run" / "data", root / "run" / "reports", *ONE_WORKER)
     assert result.returncode == 0, result.stderr
     assert built(result) == [f"daily/{d}" for d in DAYS]
     shutil.copytree(root / "run", root / "pristine", symlinks=True)
@@ -126,12 +129,19 @@ def test_a_changed_claim_rebuilds_exactly_the_reports_that_could_see_it(first_ru
     assert built(result) == [f"daily/{DAYS[1]}", f"daily/{DAYS[2]}"], "26 February could not know the claim"
 
 
-def test_forced_rebuild_is_byte_identical(first_run, on_cluster):
+def test_forced_rebuild_on_a_dask_cluster_is_byte_identical_to_the_local_executor(first_run, on_cluster):
+    """The first run was local; this one runs every report on the session's Dask cluster (one worker process, one
+    thread, whose kernel and Chromium have already built other tests' reports) and publishes byte-identical
+    reports, tables and figures, and the same manifests except for their timings."""
     data, out = first_run
     before = fingerprint(out)
     result = backfill(data, out, "--force", *on_cluster)
+    assert result.returncode == 0, result.stderr
     assert built(result) == [f"daily/{d}" for d in DAYS]
+    assert all(f"built daily/{day} in" in result.stderr for day in DAYS)
     assert fingerprint(out) == before
+    again = backfill(data, out, *on_cluster)
+    assert again.returncode == 0 and built(again) == [], "an unchanged report was rebuilt on the cluster"
 
 
 def test_a_second_run_exits_75_while_another_holds_the_lock(first_run):

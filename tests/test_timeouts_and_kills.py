@@ -16,6 +16,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import nbformat
 import pytest
 from conftest import TEST_NOTEBOOKS
 from test_build_hardening import build_command
@@ -49,47 +50,44 @@ def wait_until_gone(marker: str, limit: float = 15) -> list[int]:
 
 
 @pytest.fixture
-def hung_and_passing(tmp_path) -> Path:
-    """A notebook folder with a passing report (40_tiny) and the hung one (50_tiny)."""
+def hung_deaf_and_passing(tmp_path) -> Path:
+    """A notebook folder with a passing report (40_tiny), the hung one (50_tiny), and the hung one made deaf to
+    interrupts (60_deaf: its `ignore_interrupts` parameter set to true in the notebook, the others keep false)."""
     folder = tmp_path / "notebooks"
     folder.mkdir()
     shutil.copy(TEST_NOTEBOOKS / "passing" / "50_tiny.ipynb", folder / "40_tiny.ipynb")
     shutil.copy(TEST_NOTEBOOKS / "hanging" / "50_tiny.ipynb", folder / "50_tiny.ipynb")
+    deaf = nbformat.read(TEST_NOTEBOOKS / "hanging" / "50_tiny.ipynb", as_version=4)
+    (parameters,) = [cell for cell in deaf.cells if "parameters" in cell.metadata.get("tags", [])]
+    assert "ignore_interrupts = False" in parameters.source
+    parameters.source = parameters.source.replace("ignore_interrupts = False", "ignore_interrupts = True")
+    nbformat.write(deaf, folder / "60_deaf.ipynb")
     return folder
 
 
-def test_a_hung_cell_fails_its_report_at_the_cell_timeout_and_the_next_build_runs(hung_and_passing, tmp_path,
-                                                                                  on_cluster):
-    """Two reports on two local workers (the default): one hangs, the other goes on."""
+def test_a_hung_cell_fails_at_the_cell_timeout_a_deaf_one_at_the_report_timeout_and_the_next_build_runs(
+        hung_deaf_and_passing, tmp_path, on_cluster):
+    """One build of three reports on two local workers (the default): one hangs and is interrupted at the cell
+    timeout, one ignores the interrupt and is ended by the report timeout, and the passing one goes on. (One build
+    for both timeouts: each local build starts its workers' kernels and Chromium.)"""
     out = tmp_path / "reports"
     marker = f"ESCALATION_TEST_RUN={tmp_path}"
     env = {**os.environ, "ESCALATION_TEST_RUN": str(tmp_path)}
-    result = subprocess.run(build_command(hung_and_passing, out, "--cell-timeout", "3", "--param",
-                                          f"data_dir={paths.DATA_DIR}"),
+    result = subprocess.run(build_command(hung_deaf_and_passing, out, "--cell-timeout", "3", "--report-timeout", "15",
+                                          "--param", f"data_dir={paths.DATA_DIR}"),
                             capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL, env=env)
     assert result.returncode == 1, result.stderr
-    expected = f"50_tiny.ipynb (50_tiny): {HUNG_CELL} ran longer than the cell timeout (3 s) and was interrupted"
-    assert expected in result.stderr
+    hung = f"50_tiny.ipynb (50_tiny): {HUNG_CELL} ran longer than the cell timeout (3 s) and was interrupted"
+    deaf = f"60_deaf.ipynb (60_deaf): {HUNG_CELL} was still running when the report timeout (15 s) ended it"
+    assert hung in result.stderr
+    assert deaf in result.stderr
     assert "built 40_tiny in" in result.stderr, "the other report did not go on"
-    record = json.loads((out / "_failed" / "50_tiny.error.json").read_text())
-    assert record == {"report": "50_tiny", "error": expected}
+    assert json.loads((out / "_failed" / "50_tiny.error.json").read_text()) == {"report": "50_tiny", "error": hung}
+    assert json.loads((out / "_failed" / "60_deaf.error.json").read_text())["error"] == deaf
     assert wait_until_gone(marker) == [], "a process of the build outlived it"
     again = subprocess.run(build_command(TEST_NOTEBOOKS / "passing", out, *on_cluster), capture_output=True, text=True,
                            timeout=600, stdin=subprocess.DEVNULL)
     assert again.returncode == 0, again.stderr
-
-
-def test_a_cell_deaf_to_interrupts_is_ended_by_the_report_timeout(tmp_path):
-    out = tmp_path / "reports"
-    env = {**os.environ, "ESCALATION_TEST_RUN": str(tmp_path)}
-    result = subprocess.run(build_command(TEST_NOTEBOOKS / "hanging", out, "--cell-timeout", "3",
-                                          "--report-timeout", "15", "--param", "ignore_interrupts=true"),
-                            capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL, env=env)
-    assert result.returncode == 1, result.stderr
-    expected = f"50_tiny.ipynb (50_tiny): {HUNG_CELL} was still running when the report timeout (15 s) ended it"
-    assert expected in result.stderr
-    assert json.loads((out / "_failed" / "50_tiny.error.json").read_text())["error"] == expected
-    assert wait_until_gone(f"ESCALATION_TEST_RUN={tmp_path}") == [], "a process of the build outlived it"
 
 
 def test_killing_the_build_kills_its_workers_and_kernels_and_frees_the_lock(tmp_path, on_cluster):
