@@ -1,7 +1,8 @@
 """Build reports: papermill executes the notebooks, nbconvert exports HTML, kaleido the figures.
 
 Safety rules of a build:
-- parameters and data files are checked before any kernel starts;
+- parameters are checked before any kernel starts, data files while the workers start and before any
+  report runs;
 - one build at a time per output folder (a file lock);
 - a report whose inputs are unchanged (see `incremental`) is skipped unless forced;
 - reports run on worker processes, each keeping one warm kernel and Chromium (`runner`), on this machine
@@ -67,12 +68,13 @@ class BuildResult:
 
 
 def preflight(data_dir: Path) -> None:
-    """Stop before any kernel starts when a data file is missing or unreadable."""
-    from escalation.data import validate_tables
+    """Stop before any report runs when a data file is missing or unreadable. The check is the validation the
+    reports load (`validated`): kept for them when it is new, read back when no input has changed."""
+    from escalation import validated
     from escalation.schema import DataError
 
     try:
-        tables = validate_tables(data_dir)
+        tables = validated.load(data_dir)
     except DataError as error:
         raise InputError("data cannot be read:\n  " + "\n  ".join(str(p) for p in error.problems)) from error
     except (OSError, ValueError, KeyError) as error:
@@ -127,15 +129,19 @@ def run(jobs: list[ReportJob], out_dir: Path = paths.REPORTS_DIR, figures_dir: P
             log.info("%d report(s) unchanged, skipped (use --force to rebuild)", len(skipped))
         results: list[NotebookResult] = []
         if todo:
-            for data_dir in sorted(set(data_dirs[job.name] for job in todo)):
-                preflight(data_dir)
             fill_shown(todo)
             if not wide_period:
                 _refuse_wide_periods(todo, data_dirs)
             limits = {"cell_timeout": cell_timeout, "report_timeout": report_timeout}
-            where = {"executor": executor_name, "workers": workers, "scheduler": scheduler, "progress": progress}
-            results = _execute(todo, keys, data_dirs, target, all_or_nothing, generated_at, limits, where,
-                               self_contained)
+            try:
+                # the workers start their kernels and Chromium while this process checks the data
+                with executor.started(executor_name, workers, len(todo), scheduler) as reports:
+                    for data_dir in sorted(set(data_dirs[job.name] for job in todo)):
+                        preflight(data_dir)
+                    results = _execute(todo, keys, data_dirs, target, all_or_nothing, generated_at, limits,
+                                       reports, progress, self_contained)
+            except executor.ExecutorError as error:
+                raise UsageError(str(error)) from error
         _publishing(target.refresh_index)
         seconds = {"total": round(time.perf_counter() - started, 3)}
         failed = [r for r in results if r.status != "ok"]
@@ -208,8 +214,8 @@ def _refuse_wide_periods(jobs: list[ReportJob], data_dirs: dict[str, Path]) -> N
 
 
 def _execute(todo: list[ReportJob], keys: dict[str, str], data_dirs: dict[str, Path], target: Destination,
-             all_or_nothing: bool, generated_at: str | None, limits: dict, where: dict,
-             self_contained: bool) -> list[NotebookResult]:
+             all_or_nothing: bool, generated_at: str | None, limits: dict, reports: executor.Started,
+             progress: bool | None, self_contained: bool) -> list[NotebookResult]:
     """Stage a work folder per report, run the reports on the executor, publish the ones that succeeded (each
     as it comes for a backfill, all at once for a build) and keep records of the ones that failed."""
     out_dir = target.out_dir
@@ -259,10 +265,7 @@ def _execute(todo: list[ReportJob], keys: dict[str, str], data_dirs: dict[str, P
             if result.status == "ok" and not all_or_nothing:
                 publish([result])
 
-        try:
-            results = executor.run_all([payloads[job.name] for job in todo], publish_each, **where)
-        except executor.ExecutorError as error:
-            raise UsageError(str(error)) from error
+        results = reports.run_all([payloads[job.name] for job in todo], publish_each, progress)
         if all_or_nothing and all(r.status == "ok" for r in results):
             publish(results)
         failed = [r for r in results if r.status != "ok"]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import atexit
 import concurrent.futures
+import functools
 import logging
 import multiprocessing.util
 import shutil
@@ -25,10 +26,8 @@ import time
 from pathlib import Path
 
 from jupyter_core.utils import run_sync
-from papermill.clientwrap import PapermillNotebookClient
-from papermill.engines import NBClientEngine, papermill_engines
 
-from escalation import cells, export, images, lifeline
+from escalation import cells, images, lifeline
 from escalation.jobs import NotebookResult, label
 from escalation.kernelspec import KERNEL_NAME, write_kernelspec
 
@@ -40,30 +39,44 @@ ENGINE_NAME = "escalation-warm-kernel"
 STAGES = {"reset": "the kernel's reset", "export": "the HTML export", "figures": "the figure export"}
 
 
-class WarmKernelEngine(NBClientEngine):
-    """papermill's nbclient engine on a kernel that is already running (`km`), through a client whose
-    channels are already open (`kc`): both are left as they are after the notebook. The notebook is
-    written once at the end, or to `partial_path` as far as it ran when execution stopped (a dead kernel)."""
+@functools.cache
+def warm_kernel_engine() -> str:
+    """Register, once per process, papermill's nbclient engine on a kernel that is already running (`km`),
+    through a client whose channels are already open (`kc`): both are left as they are after the notebook. The
+    notebook is written once at the end, or to `partial_path` as far as it ran when execution stopped (a dead
+    kernel). Registered on first use: papermill and nbclient take about a second of CPU to import, which a
+    worker spends while its kernel starts, and the build's own process never."""
+    from papermill.clientwrap import PapermillNotebookClient
+    from papermill.engines import NBClientEngine, papermill_engines
 
-    @classmethod
-    def execute_managed_notebook(cls, nb_man, kernel_name, km=None, kc=None, partial_path=None, start_timeout=60,
-                                 execution_timeout=None, **kwargs):
-        import nbformat
-        from papermill.log import logger
+    class WarmKernelEngine(NBClientEngine):
+        @classmethod
+        def execute_managed_notebook(cls, nb_man, kernel_name, km=None, kc=None, partial_path=None,
+                                     start_timeout=60, execution_timeout=None, **kwargs):
+            import nbformat
+            from papermill.log import logger
 
-        kwargs.pop("input_path", None)
-        client = PapermillNotebookClient(nb_man, km=km, kernel_name=kernel_name, timeout=execution_timeout,
-                                         startup_timeout=start_timeout, log=logger, **kwargs)
-        client.kc = kc  # nbclient starts a client (and waits for the kernel) only when it has none
-        try:
-            return client.execute()
-        except Exception:
-            if partial_path:
-                nbformat.write(nb_man.nb, partial_path)
-            raise
+            kwargs.pop("input_path", None)
+            client = PapermillNotebookClient(nb_man, km=km, kernel_name=kernel_name, timeout=execution_timeout,
+                                             startup_timeout=start_timeout, log=logger, **kwargs)
+            client.kc = kc  # nbclient starts a client (and waits for the kernel) only when it has none
+            try:
+                return client.execute()
+            except Exception:
+                if partial_path:
+                    nbformat.write(nb_man.nb, partial_path)
+                raise
+
+    papermill_engines.register(ENGINE_NAME, WarmKernelEngine)
+    return ENGINE_NAME
 
 
-papermill_engines.register(ENGINE_NAME, WarmKernelEngine)
+def _warm_up_worker() -> None:
+    """What a worker prepares while its kernel starts: the HTML exporter and papermill's engine."""
+    from escalation import export
+
+    export.warm_up()
+    warm_kernel_engine()
 
 
 class KernelError(RuntimeError):
@@ -80,11 +93,12 @@ class ReportRunner:
         self._starts = 0
         self.km = self.kc = None
         self._stage, self._running_cell, self._timed_out = "reset", None, False
+        self._launch_kernel()  # first: its start and warm-up are what the first report waits for
         images.start_server()
-        warming = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="exporter-warm-up")
-        self._exporter_ready = warming.submit(export.warm_up)  # while the kernel starts
+        warming = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="worker-warm-up")
+        self._exporter_ready = warming.submit(_warm_up_worker)  # while the kernel starts
         warming.shutdown(wait=False)
-        self._start_kernel()
+        self._warm_up_kernel()
 
     @property
     def kernel_pid(self) -> int | None:
@@ -123,6 +137,8 @@ class ReportRunner:
         import papermill
         from papermill.exceptions import PapermillExecutionError
 
+        from escalation import export
+
         source, workdir = Path(job["input"]), Path(job["workdir"])
         executed = workdir / f"{source.stem}.ipynb"
         started = time.perf_counter()
@@ -135,7 +151,7 @@ class ReportRunner:
                 str(source), str(executed), parameters=job["parameters"], kernel_name=KERNEL_NAME,
                 progress_bar=False, log_output=False, request_save_on_cell_execute=False,
                 execution_timeout=job["cell_timeout"], interrupt_on_timeout=True,
-                engine_name=ENGINE_NAME, km=self.km, kc=self.kc, partial_path=str(executed),
+                engine_name=warm_kernel_engine(), km=self.km, kc=self.kc, partial_path=str(executed),
                 on_cell_execute=self._cell_started,
             )
         except PapermillExecutionError as error:
@@ -181,8 +197,8 @@ class ReportRunner:
         if pid:
             lifeline.kill_group(pid)
 
-    def _start_kernel(self) -> None:
-        """Start a kernel (asynchronous, as nbclient drives it) and import what every report needs."""
+    def _launch_kernel(self) -> None:
+        """Start a kernel process (asynchronous, as nbclient drives it); `_warm_up_kernel` waits for it."""
         from jupyter_client import AsyncKernelManager
         from jupyter_client.kernelspec import KernelSpecManager
 
@@ -191,6 +207,9 @@ class ReportRunner:
                                      kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(self._kernel_dirs)]),
                                      connection_file=str(self._home / f"kernel-{self._starts}.json"))
         run_sync(self.km.start_kernel)()
+
+    def _warm_up_kernel(self) -> None:
+        """Wait for the launched kernel and import what every report needs."""
         self.kc = self.km.client()
         self.kc.allow_stdin = False
         self.kc.start_channels()
@@ -199,7 +218,8 @@ class ReportRunner:
 
     def _restart_kernel(self) -> None:
         self._shutdown_kernel()
-        self._start_kernel()
+        self._launch_kernel()
+        self._warm_up_kernel()
 
     def _shutdown_kernel(self) -> None:
         km, kc, self.km, self.kc = self.km, self.kc, None, None
