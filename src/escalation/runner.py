@@ -1,13 +1,15 @@
 """One worker's warm machinery: a Jupyter kernel and a kaleido Chromium that live as long as the worker, so
 that a report pays for neither a kernel start, nor the imports of pandas and Plotly, nor a browser start.
 
-- papermill runs each notebook on the running kernel (`WarmKernelEngine`: papermill's nbclient engine
+- papermill runs each notebook on the running kernel (`warm_kernel_engine`: papermill's nbclient engine
   given the kernel manager); before each report `kernel_state.restore` puts the kernel back as it was
   after warm-up, so nothing a report leaves behind reaches the next one.
 - Each cell runs within the cell timeout (papermill interrupts it); each report within the report
   timeout, after which a watchdog kills the kernel and the report fails naming the cell that was running.
 - A report that fails in any way gets the kernel restarted (and warmed again): a kernel that was
   interrupted, killed or left in an unknown state is never reused.
+- Chromium draws each chart as soon as the notebook has written it (`images.Drawing`), while the kernel
+  goes on with the next cells.
 - The kernel dies with its worker (`lifeline`), Chromium when the worker's pipe to it closes.
 """
 
@@ -72,11 +74,12 @@ def warm_kernel_engine() -> str:
 
 
 def _warm_up_worker() -> None:
-    """What a worker prepares while its kernel starts: the HTML exporter and papermill's engine."""
+    """What a worker prepares while its kernel starts: papermill's engine, which the first report needs first, then
+    the HTML exporter."""
     from escalation import export
 
-    export.warm_up()
     warm_kernel_engine()
+    export.warm_up()
 
 
 class KernelError(RuntimeError):
@@ -134,18 +137,27 @@ class ReportRunner:
             return result
 
     def _build(self, job: dict) -> NotebookResult:
-        import papermill
-        from papermill.exceptions import PapermillExecutionError
-
-        from escalation import export
-
         source, workdir = Path(job["input"]), Path(job["workdir"])
-        executed = workdir / f"{source.stem}.ipynb"
         started = time.perf_counter()
         if self.km is None or not run_sync(self.km.is_alive)():
             self._restart_kernel()
         self._run_in_kernel(f"import escalation.kernel_state as s; s.restore({str(source.parent)!r})")
         self._stage = "execution"
+        self._drawing = images.Drawing(workdir / "figures", workdir / "_images")
+        try:
+            return self._execute_and_export(job, source, workdir, started)
+        finally:
+            self._drawing.wait()  # nothing may still write into the work folder
+
+    def _execute_and_export(self, job: dict, source: Path, workdir: Path, started: float) -> NotebookResult:
+        """Execute the notebook (Chromium draws each chart meanwhile), then export its HTML while Chromium draws the
+        last charts. Each phase's time is its own wall time."""
+        import papermill
+        from papermill.exceptions import PapermillExecutionError
+
+        from escalation import export
+
+        executed = workdir / f"{source.stem}.ipynb"
         try:
             nb = papermill.execute_notebook(
                 str(source), str(executed), parameters=job["parameters"], kernel_name=KERNEL_NAME,
@@ -165,30 +177,26 @@ class ReportRunner:
         wall = time.perf_counter() - started
         duration = sum(c.get("metadata", {}).get("papermill", {}).get("duration") or 0 for c in nb.cells)
         result.seconds = {"kernel_start": round(wall - duration, 3), "execution": round(duration, 3)}
-        figure_jsons = sorted((workdir / "figures").glob("*.json"))
-        # Chromium draws the figures while this process exports the HTML; each phase's time is its own wall
-        # time, so the two overlap.
         started = time.perf_counter()
-        figures = images.start_figures(figure_jsons, workdir / "_images")
+        self._drawing.draw_new()  # the last cell's charts
         self._stage = "export"
-        try:
-            concurrent.futures.wait([self._exporter_ready])  # a failed warm-up fails the export with its cause
-            result.html_bytes = export.export_html(executed, workdir / job["html_name"], job["context"],
-                                                   plotly_src=job["context"].get("plotly_src"))
-            result.seconds["export"] = round(time.perf_counter() - started, 3)
-        finally:
-            self._stage = "figures"
-            concurrent.futures.wait([figures])  # nothing may still write into the work folder
-        figures.result()
+        concurrent.futures.wait([self._exporter_ready])  # a failed warm-up fails the export with its cause
+        result.html_bytes = export.export_html(executed, workdir / job["html_name"], job["context"],
+                                               plotly_src=job["context"].get("plotly_src"))
+        result.seconds["export"] = round(time.perf_counter() - started, 3)
+        self._stage = "figures"
+        self._drawing.result()
         result.seconds["figures"] = round(time.perf_counter() - started, 3)
         executed.unlink()  # it carries run times; the HTML, tables and figures are the report
-        result.figures = [p.stem for p in figure_jsons]
+        result.figures = self._drawing.charts
         shutil.rmtree(workdir / "figures", ignore_errors=True)
         result.tables = sorted(p.name for p in (workdir / "tables").glob("*.csv"))
         return result
 
     def _cell_started(self, cell, cell_index: int) -> None:
+        """Before each cell: the kernel is between cells, the charts of the cells before are written."""
         self._running_cell = cell_index
+        self._drawing.draw_new()
 
     def _end_kernel(self) -> None:
         """The report timeout: kill the kernel and whatever it started (its own process group)."""
