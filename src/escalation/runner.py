@@ -181,8 +181,8 @@ class ReportRunner:
         self._drawing.draw_new()  # the last cell's charts
         self._stage = "export"
         concurrent.futures.wait([self._exporter_ready])  # a failed warm-up fails the export with its cause
-        result.html_bytes = export.export_html(executed, workdir / job["html_name"], job["context"],
-                                               plotly_src=job["context"].get("plotly_src"))
+        result.html_bytes = export.write_html(nb, executed.stem, workdir / job["html_name"], job["context"],
+                                              plotly_src=job["context"].get("plotly_src"))
         result.seconds["export"] = round(time.perf_counter() - started, 3)
         self._stage = "figures"
         self._drawing.result()
