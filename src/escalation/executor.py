@@ -93,8 +93,9 @@ def _local(workers: int) -> Iterator[Callable[[list[dict]], Iterator[NotebookRes
     try:
         yield submit
     except BaseException:
+        processes = list((getattr(pool, "_processes", None) or {}).values())  # shutdown forgets them
         pool.shutdown(wait=False, cancel_futures=True)
-        for process in list(getattr(pool, "_processes", {}).values()):  # their kernels and Chromium follow
+        for process in processes:  # their kernels and Chromium follow
             process.kill()
         raise
     pool.shutdown(wait=True)
