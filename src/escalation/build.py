@@ -1,7 +1,8 @@
 """Build reports: papermill executes the notebooks, nbconvert exports HTML, kaleido the figures.
 
 Safety rules of a build:
-- parameters and data files are checked before any kernel starts;
+- parameters and data files are checked before any report runs, while the workers start their kernels
+  and Chromium;
 - one build at a time per output folder (a file lock);
 - a report whose inputs are unchanged (see `incremental`) is skipped unless forced;
 - reports run on worker processes, each keeping one warm kernel and Chromium (`runner`), on this machine
@@ -21,6 +22,7 @@ Which reports a build makes is `jobs`; what their footers and manifests say abou
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import shutil
@@ -67,12 +69,13 @@ class BuildResult:
 
 
 def preflight(data_dir: Path) -> None:
-    """Stop before any kernel starts when a data file is missing or unreadable."""
-    from escalation.data import validate_tables
+    """Stop before any report runs when a data file is missing or unreadable. The check is the validation the
+    reports load (`validated`): kept for them when it is new, read back when no input has changed."""
+    from escalation import validated
     from escalation.schema import DataError
 
     try:
-        tables = validate_tables(data_dir)
+        tables = validated.load(data_dir)
     except DataError as error:
         raise InputError("data cannot be read:\n  " + "\n  ".join(str(p) for p in error.problems)) from error
     except (OSError, ValueError, KeyError) as error:
@@ -116,26 +119,36 @@ def run(jobs: list[ReportJob], out_dir: Path = paths.REPORTS_DIR, figures_dir: P
     try:
         target = Destination(out_dir, figures_dir)
         _publishing(target.recover)
-        data_dirs = {job.name: job.data_dir for job in jobs}
-        keys = _input_keys(jobs, data_dirs, self_contained)
-        todo = [job for job in jobs if force or keys[job.name] != incremental.published_key(
-            out_dir / job.name, figures_dir / job.figures_subdir)]
-        skipped = [job.name for job in jobs if job not in todo]
-        for name in skipped:  # the published report is current: an older failure no longer applies
-            clear_failure(out_dir, name)
-        if skipped:
-            log.info("%d report(s) unchanged, skipped (use --force to rebuild)", len(skipped))
-        results: list[NotebookResult] = []
-        if todo:
-            for data_dir in sorted(set(data_dirs[job.name] for job in todo)):
-                preflight(data_dir)
-            fill_shown(todo)
-            if not wide_period:
-                _refuse_wide_periods(todo, data_dirs)
-            limits = {"cell_timeout": cell_timeout, "report_timeout": report_timeout}
-            where = {"executor": executor_name, "workers": workers, "scheduler": scheduler, "progress": progress}
-            results = _execute(todo, keys, data_dirs, target, all_or_nothing, generated_at, limits, where,
-                               self_contained)
+        try:
+            with contextlib.ExitStack() as running:
+                def start_workers(count: int) -> executor.Started:
+                    """The executor, its workers starting their kernels and Chromium while this process goes on."""
+                    return running.enter_context(executor.started(executor_name, workers, count, scheduler))
+
+                # everything is rebuilt when forced: the workers start while the keys are computed
+                reports = start_workers(len(jobs)) if force and jobs else None
+                data_dirs = {job.name: job.data_dir for job in jobs}
+                keys = _input_keys(jobs, data_dirs, self_contained)
+                todo = [job for job in jobs if force or keys[job.name] != incremental.published_key(
+                    out_dir / job.name, figures_dir / job.figures_subdir)]
+                skipped = [job.name for job in jobs if job not in todo]
+                for name in skipped:  # the published report is current: an older failure no longer applies
+                    clear_failure(out_dir, name)
+                if skipped:
+                    log.info("%d report(s) unchanged, skipped (use --force to rebuild)", len(skipped))
+                results: list[NotebookResult] = []
+                if todo:
+                    fill_shown(todo)
+                    if not wide_period:
+                        _refuse_wide_periods(todo, data_dirs)
+                    reports = reports or start_workers(len(todo))  # started while this process checks the data
+                    for data_dir in sorted(set(data_dirs[job.name] for job in todo)):
+                        preflight(data_dir)
+                    limits = {"cell_timeout": cell_timeout, "report_timeout": report_timeout}
+                    results = _execute(todo, keys, data_dirs, target, all_or_nothing, generated_at, limits,
+                                       reports, progress, self_contained)
+        except executor.ExecutorError as error:
+            raise UsageError(str(error)) from error
         _publishing(target.refresh_index)
         seconds = {"total": round(time.perf_counter() - started, 3)}
         failed = [r for r in results if r.status != "ok"]
@@ -208,8 +221,8 @@ def _refuse_wide_periods(jobs: list[ReportJob], data_dirs: dict[str, Path]) -> N
 
 
 def _execute(todo: list[ReportJob], keys: dict[str, str], data_dirs: dict[str, Path], target: Destination,
-             all_or_nothing: bool, generated_at: str | None, limits: dict, where: dict,
-             self_contained: bool) -> list[NotebookResult]:
+             all_or_nothing: bool, generated_at: str | None, limits: dict, reports: executor.Started,
+             progress: bool | None, self_contained: bool) -> list[NotebookResult]:
     """Stage a work folder per report, run the reports on the executor, publish the ones that succeeded (each
     as it comes for a backfill, all at once for a build) and keep records of the ones that failed."""
     out_dir = target.out_dir
@@ -259,10 +272,7 @@ def _execute(todo: list[ReportJob], keys: dict[str, str], data_dirs: dict[str, P
             if result.status == "ok" and not all_or_nothing:
                 publish([result])
 
-        try:
-            results = executor.run_all([payloads[job.name] for job in todo], publish_each, **where)
-        except executor.ExecutorError as error:
-            raise UsageError(str(error)) from error
+        results = reports.run_all([payloads[job.name] for job in todo], publish_each, progress)
         if all_or_nothing and all(r.status == "ok" for r in results):
             publish(results)
         failed = [r for r in results if r.status != "ok"]

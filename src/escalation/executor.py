@@ -5,8 +5,9 @@ the reports it builds, and hands back a `NotebookResult` per report. Everything 
 incremental skip, publishing and failure records — stays in the build's own process, so it behaves
 the same whichever executor ran the reports.
 
-- `local`: a `ProcessPoolExecutor` of `workers` processes; each starts its runner in the pool's
-  initializer and dies with the build (`lifeline`), taking its kernel and Chromium with it.
+- `local`: a `ProcessPoolExecutor` of `workers` processes (no more than there are reports), started
+  before the build checks its data; each starts its runner in the pool's initializer and dies with the
+  build (`lifeline`), taking its kernel and Chromium with it.
 - `dask`: a `distributed.Client` on the scheduler at `scheduler`; each Dask worker process starts its
   runner on its first report and stops it when the worker closes (a worker plugin). The workers must
   see the notebooks, the data and the output folder at the same paths as the build.
@@ -34,51 +35,74 @@ class ExecutorError(RuntimeError):
     """The executor cannot be used: the Dask extra is missing, or its scheduler cannot be reached."""
 
 
-def run_all(payloads: list[dict], on_result: Callable[[NotebookResult], None] | None = None,
-            executor: str = "local", workers: int = 2, scheduler: str | None = None,
-            progress: bool | None = None) -> list[NotebookResult]:
-    """Build every payload; `on_result` sees each result as it comes. A bar on a terminal, log lines otherwise."""
-    from tqdm import tqdm
+class Started:
+    """An executor whose workers are already starting: a local build starts them as soon as it knows there are
+    reports to make, so that their kernels and Chromium warm up while it checks the data."""
 
-    show_bar = sys.stderr.isatty() if progress is None else progress
-    opened = _dask(payloads, scheduler) if executor == "dask" else _local(payloads, workers)
-    results = {}
-    with opened as finished, tqdm(total=len(payloads), desc="reports", unit="report", disable=not show_bar,
-                                  file=sys.stderr) as bar:
-        for result in finished:
-            results[result.name] = result
-            if on_result:
-                on_result(result)
-            bar.update(1)
-            if not show_bar:
-                if result.status == "ok":
-                    log.info("built %s in %.1f s", result.name, sum(result.seconds.values()))
-                else:
-                    log.error("FAILED %s", result.error)
-    return [results[payload["name"]] for payload in payloads]
+    def __init__(self, submit: Callable[[list[dict]], Iterator[NotebookResult]]):
+        self._submit = submit
+
+    def run_all(self, payloads: list[dict], on_result: Callable[[NotebookResult], None] | None = None,
+                progress: bool | None = None) -> list[NotebookResult]:
+        """Build every payload; `on_result` sees each result as it comes. A bar on a terminal, log lines
+        otherwise."""
+        from tqdm import tqdm
+
+        show_bar = sys.stderr.isatty() if progress is None else progress
+        results = {}
+        with tqdm(total=len(payloads), desc="reports", unit="report", disable=not show_bar, file=sys.stderr) as bar:
+            for result in self._submit(payloads):
+                results[result.name] = result
+                if on_result:
+                    on_result(result)
+                bar.update(1)
+                if not show_bar:
+                    if result.status == "ok":
+                        log.info("built %s in %.1f s", result.name, sum(result.seconds.values()))
+                    else:
+                        log.error("FAILED %s", result.error)
+        return [results[payload["name"]] for payload in payloads]
 
 
 @contextmanager
-def _local(payloads: list[dict], workers: int) -> Iterator[Iterator[NotebookResult]]:
-    """Worker processes started fresh (`spawn`: no state of the build is copied into them)."""
-    from escalation import runner  # papermill and the Jupyter stack: imported only when there are reports
+def started(executor: str = "local", workers: int = 2, reports: int = 1,
+            scheduler: str | None = None) -> Iterator[Started]:
+    """The executor, ready for `reports` reports: `workers` local processes (no more than there are reports),
+    already starting, or a client of the Dask scheduler at `scheduler`. Leaving the block stops the local
+    workers, with their kernels and Chromium."""
+    opened = _dask(scheduler) if executor == "dask" else _local(max(1, min(workers, reports)))
+    with opened as submit:
+        yield Started(submit)
 
-    pool = ProcessPoolExecutor(max_workers=max(1, min(workers, len(payloads))),
-                               mp_context=multiprocessing.get_context("spawn"),
+
+@contextmanager
+def _local(workers: int) -> Iterator[Callable[[list[dict]], Iterator[NotebookResult]]]:
+    """Worker processes started fresh (`spawn`: no state of the build is copied into them), at once: a pool starts
+    a process for each task it is given while none is idle, so one empty task per worker starts them all."""
+    from escalation import runner  # the kernel's machinery; papermill is imported by the workers only
+
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
                                initializer=runner.start_worker, initargs=(os.getpid(),))
-    try:
+    for _ in range(workers):
+        pool.submit(os.getpid)
+
+    def submit(payloads: list[dict]) -> Iterator[NotebookResult]:
         futures = {pool.submit(runner.build_report, payload): payload for payload in payloads}
-        yield (_result(future, futures[future]) for future in as_completed(futures))
+        return (_result(future, futures[future]) for future in as_completed(futures))
+
+    try:
+        yield submit
     except BaseException:
+        processes = list((getattr(pool, "_processes", None) or {}).values())  # shutdown forgets them
         pool.shutdown(wait=False, cancel_futures=True)
-        for process in list(getattr(pool, "_processes", {}).values()):  # their kernels and Chromium follow
+        for process in processes:  # their kernels and Chromium follow
             process.kill()
         raise
     pool.shutdown(wait=True)
 
 
 @contextmanager
-def _dask(payloads: list[dict], scheduler: str | None) -> Iterator[Iterator[NotebookResult]]:
+def _dask(scheduler: str | None) -> Iterator[Callable[[list[dict]], Iterator[NotebookResult]]]:
     try:
         from distributed import Client
         from distributed import as_completed as completed
@@ -102,12 +126,15 @@ def _dask(payloads: list[dict], scheduler: str | None) -> Iterator[Iterator[Note
 
             runner.stop_process_runner()
 
-    try:
-        client.register_plugin(RunnerPlugin(), name="escalation-runner")
+    def submit(payloads: list[dict]) -> Iterator[NotebookResult]:
         run = uuid.uuid4().hex[:8]
         futures = {client.submit(_build_on_worker, payload, key=f"escalation-{run}-{payload['name']}",
                                  pure=False): payload for payload in payloads}
-        yield (_result(future, futures[future]) for future in completed(futures, loop=client.loop))
+        return (_result(future, futures[future]) for future in completed(futures, loop=client.loop))
+
+    try:
+        client.register_plugin(RunnerPlugin(), name="escalation-runner")
+        yield submit
     finally:
         client.close()
 

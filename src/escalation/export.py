@@ -173,7 +173,14 @@ def render_html(nb: nbformat.NotebookNode, name: str, context: dict, plotly_src:
 
 
 def export_html(executed: Path, html_path: Path, context: dict, plotly_src: str | None = None) -> int:
-    """Write the report HTML for an executed notebook (see `render_html`); returns its size in bytes."""
-    body = render_html(nbformat.read(executed, as_version=4), executed.stem, context, plotly_src)
+    """Write the report HTML for an executed notebook file (see `render_html`); returns its size in bytes."""
+    return write_html(nbformat.read(executed, as_version=4), executed.stem, html_path, context, plotly_src)
+
+
+def write_html(nb: nbformat.NotebookNode, name: str, html_path: Path, context: dict,
+               plotly_src: str | None = None) -> int:
+    """Write the report HTML for an executed notebook held in memory (the runner has it from papermill, and need not
+    read and validate the file again); returns its size in bytes."""
+    body = render_html(nb, name, context, plotly_src)
     html_path.write_text(body, encoding="utf-8")
     return len(body.encode("utf-8"))

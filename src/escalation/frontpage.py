@@ -9,7 +9,6 @@ key_figures rows themselves (a `label` column when there is one, else the figure
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from html import escape
 from pathlib import Path
@@ -58,16 +57,23 @@ def is_main(figure: str) -> bool:
     return figure.count(".") <= 1
 
 
+#: Results of `_once`, by function and files; emptied when full (a backfill of a few years holds a few thousand).
+_results: dict[tuple, object] = {}
+MAX_RESULTS = 4096
+
+
 def _once(compute: Callable, *paths: Path):
     """`compute(*paths)`, once per process for the same files: a backfill renders the index after every day it
-    publishes, and the earlier days' tables are the same files each time (hard links into the new version), known
-    by `incremental.file_identity`. What it returns is shared between calls: callers must not change it."""
-    return _computed(compute, paths, tuple(map(file_identity, paths)))
-
-
-@functools.lru_cache(maxsize=4096)
-def _computed(compute: Callable, paths: tuple[Path, ...], identities: tuple) -> object:
-    return compute(*paths)
+    publishes, and the earlier days' tables are the same files each time, hard links into the new version: the
+    same file (`incremental.file_identity` but for its path, which names the version) at the same place in the
+    report (its last folders, which name the day). What it returns is shared between calls: callers must not
+    change it."""
+    key = (compute, *((*path.parts[-3:], *file_identity(path)[1:]) for path in paths))
+    if key not in _results:
+        if len(_results) >= MAX_RESULTS:
+            _results.clear()
+        _results[key] = compute(*paths)
+    return _results[key]
 
 
 def _read(path: Path) -> pd.DataFrame | None:

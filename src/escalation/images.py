@@ -1,7 +1,8 @@
 """Static figures: PNG and SVG of each chart through kaleido, with SVG files stable across rebuilds.
 
 A process keeps one Chromium (`start_server`) whose page, with plotly.js loaded, draws one image after the
-other; the report runner starts a report's figures and exports its HTML while Chromium draws them."""
+other; the report runner has it draw each chart as soon as the notebook has written it (`Drawing`), and
+exports the HTML while Chromium draws the last ones."""
 
 from __future__ import annotations
 
@@ -84,7 +85,7 @@ class ImageServer:
     async def _write(self, jobs: list[dict], target: Path) -> None:
         browser = await asyncio.wrap_future(self._browser)
         await browser.write_fig_from_object(jobs, cancel_on_error=True)
-        for svg in target.glob("*.svg"):
+        for svg in (Path(job["path"]) for job in jobs if job["opts"]["format"] == "svg"):
             svg.write_text(stable_svg_ids(sorted_attributes(svg.read_text(encoding="utf-8"))), encoding="utf-8")
 
     def close(self) -> None:
@@ -119,6 +120,41 @@ def start_figures(figure_jsons: list[Path], target: Path) -> concurrent.futures.
     can go on meanwhile (the HTML export: Chromium and Python then use both cores); the future is done when the
     files are written."""
     return _server["server"].start(_figure_jobs(figure_jsons, target), target)
+
+
+class Drawing:
+    """The charts of one report, drawn while its notebook runs: each `draw_new` starts drawing the charts whose JSON
+    files appeared in (or changed in) `source` since the last call, so that Chromium draws one chart while the kernel
+    computes the next. Call it when the kernel is between cells (no file half-written)."""
+
+    def __init__(self, source: Path, target: Path):
+        self.source, self.target = source, target
+        target.mkdir(parents=True, exist_ok=True)  # a report without charts has an empty folder of images
+        self._seen: dict[Path, tuple] = {}
+        self._batches: list[concurrent.futures.Future] = []
+
+    @property
+    def charts(self) -> list[str]:
+        return sorted(path.stem for path in self._seen)
+
+    def draw_new(self) -> None:
+        found = {path: (path.stat().st_mtime_ns, path.stat().st_size) for path in self.source.glob("*.json")}
+        new = sorted(path for path, signature in found.items() if self._seen.get(path) != signature)
+        if not new:
+            return
+        if any(path in self._seen for path in new):  # a chart drawn again: its last drawing must be the one kept
+            self.wait()
+        self._seen.update((path, found[path]) for path in new)
+        self._batches.append(start_figures(new, self.target))
+
+    def wait(self) -> None:
+        """Until nothing is being drawn into `target` any more."""
+        concurrent.futures.wait(self._batches)
+
+    def result(self) -> None:
+        """Wait for every drawing; raises the first one's error."""
+        for batch in self._batches:
+            batch.result()
 
 
 def write_figures(figure_jsons: list[Path], target: Path) -> None:

@@ -21,9 +21,12 @@ import signal
 import sys
 import warnings
 
-#: Modules every report imports; loading them once per worker is most of what a warm kernel saves.
+#: Modules every report imports; loading them once per worker is most of what a warm kernel saves. The package's
+#: own are kept only if imported here: `escalation.validated` (which `load_tables` imports) keeps the hash of the
+#: package's source and the library versions it computes once per kernel instead of once per report.
 WARM_MODULES = ("pandas", "numpy", "plotly.graph_objects", "plotly.io", "plotly.subplots", "IPython.display",
-                "escalation.charts", "escalation.data", "escalation.metrics", "escalation.report")
+                "escalation.charts", "escalation.data", "escalation.metrics", "escalation.report",
+                "escalation.validated")
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 _saved: dict = {}

@@ -1,13 +1,15 @@
 """One worker's warm machinery: a Jupyter kernel and a kaleido Chromium that live as long as the worker, so
 that a report pays for neither a kernel start, nor the imports of pandas and Plotly, nor a browser start.
 
-- papermill runs each notebook on the running kernel (`WarmKernelEngine`: papermill's nbclient engine
+- papermill runs each notebook on the running kernel (`warm_kernel_engine`: papermill's nbclient engine
   given the kernel manager); before each report `kernel_state.restore` puts the kernel back as it was
   after warm-up, so nothing a report leaves behind reaches the next one.
 - Each cell runs within the cell timeout (papermill interrupts it); each report within the report
   timeout, after which a watchdog kills the kernel and the report fails naming the cell that was running.
 - A report that fails in any way gets the kernel restarted (and warmed again): a kernel that was
   interrupted, killed or left in an unknown state is never reused.
+- Chromium draws each chart as soon as the notebook has written it (`images.Drawing`), while the kernel
+  goes on with the next cells.
 - The kernel dies with its worker (`lifeline`), Chromium when the worker's pipe to it closes.
 """
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import atexit
 import concurrent.futures
+import functools
 import logging
 import multiprocessing.util
 import shutil
@@ -25,10 +28,8 @@ import time
 from pathlib import Path
 
 from jupyter_core.utils import run_sync
-from papermill.clientwrap import PapermillNotebookClient
-from papermill.engines import NBClientEngine, papermill_engines
 
-from escalation import cells, export, images, lifeline
+from escalation import cells, images, lifeline
 from escalation.jobs import NotebookResult, label
 from escalation.kernelspec import KERNEL_NAME, write_kernelspec
 
@@ -40,30 +41,45 @@ ENGINE_NAME = "escalation-warm-kernel"
 STAGES = {"reset": "the kernel's reset", "export": "the HTML export", "figures": "the figure export"}
 
 
-class WarmKernelEngine(NBClientEngine):
-    """papermill's nbclient engine on a kernel that is already running (`km`), through a client whose
-    channels are already open (`kc`): both are left as they are after the notebook. The notebook is
-    written once at the end, or to `partial_path` as far as it ran when execution stopped (a dead kernel)."""
+@functools.cache
+def warm_kernel_engine() -> str:
+    """Register, once per process, papermill's nbclient engine on a kernel that is already running (`km`),
+    through a client whose channels are already open (`kc`): both are left as they are after the notebook. The
+    notebook is written once at the end, or to `partial_path` as far as it ran when execution stopped (a dead
+    kernel). Registered on first use: papermill and nbclient take about a second of CPU to import, which a
+    worker spends while its kernel starts, and the build's own process never."""
+    from papermill.clientwrap import PapermillNotebookClient
+    from papermill.engines import NBClientEngine, papermill_engines
 
-    @classmethod
-    def execute_managed_notebook(cls, nb_man, kernel_name, km=None, kc=None, partial_path=None, start_timeout=60,
-                                 execution_timeout=None, **kwargs):
-        import nbformat
-        from papermill.log import logger
+    class WarmKernelEngine(NBClientEngine):
+        @classmethod
+        def execute_managed_notebook(cls, nb_man, kernel_name, km=None, kc=None, partial_path=None,
+                                     start_timeout=60, execution_timeout=None, **kwargs):
+            import nbformat
+            from papermill.log import logger
 
-        kwargs.pop("input_path", None)
-        client = PapermillNotebookClient(nb_man, km=km, kernel_name=kernel_name, timeout=execution_timeout,
-                                         startup_timeout=start_timeout, log=logger, **kwargs)
-        client.kc = kc  # nbclient starts a client (and waits for the kernel) only when it has none
-        try:
-            return client.execute()
-        except Exception:
-            if partial_path:
-                nbformat.write(nb_man.nb, partial_path)
-            raise
+            kwargs.pop("input_path", None)
+            client = PapermillNotebookClient(nb_man, km=km, kernel_name=kernel_name, timeout=execution_timeout,
+                                             startup_timeout=start_timeout, log=logger, **kwargs)
+            client.kc = kc  # nbclient starts a client (and waits for the kernel) only when it has none
+            try:
+                return client.execute()
+            except Exception:
+                if partial_path:
+                    nbformat.write(nb_man.nb, partial_path)
+                raise
+
+    papermill_engines.register(ENGINE_NAME, WarmKernelEngine)
+    return ENGINE_NAME
 
 
-papermill_engines.register(ENGINE_NAME, WarmKernelEngine)
+def _warm_up_worker() -> None:
+    """What a worker prepares while its kernel starts: papermill's engine, which the first report needs first, then
+    the HTML exporter."""
+    from escalation import export
+
+    warm_kernel_engine()
+    export.warm_up()
 
 
 class KernelError(RuntimeError):
@@ -80,11 +96,12 @@ class ReportRunner:
         self._starts = 0
         self.km = self.kc = None
         self._stage, self._running_cell, self._timed_out = "reset", None, False
+        self._launch_kernel()  # first: its start and warm-up are what the first report waits for
         images.start_server()
-        warming = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="exporter-warm-up")
-        self._exporter_ready = warming.submit(export.warm_up)  # while the kernel starts
+        warming = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="worker-warm-up")
+        self._exporter_ready = warming.submit(_warm_up_worker)  # while the kernel starts
         warming.shutdown(wait=False)
-        self._start_kernel()
+        self._warm_up_kernel()
 
     @property
     def kernel_pid(self) -> int | None:
@@ -120,22 +137,33 @@ class ReportRunner:
             return result
 
     def _build(self, job: dict) -> NotebookResult:
-        import papermill
-        from papermill.exceptions import PapermillExecutionError
-
         source, workdir = Path(job["input"]), Path(job["workdir"])
-        executed = workdir / f"{source.stem}.ipynb"
         started = time.perf_counter()
         if self.km is None or not run_sync(self.km.is_alive)():
             self._restart_kernel()
         self._run_in_kernel(f"import escalation.kernel_state as s; s.restore({str(source.parent)!r})")
         self._stage = "execution"
+        self._drawing = images.Drawing(workdir / "figures", workdir / "_images")
+        try:
+            return self._execute_and_export(job, source, workdir, started)
+        finally:
+            self._drawing.wait()  # nothing may still write into the work folder
+
+    def _execute_and_export(self, job: dict, source: Path, workdir: Path, started: float) -> NotebookResult:
+        """Execute the notebook (Chromium draws each chart meanwhile), then export its HTML while Chromium draws the
+        last charts. Each phase's time is its own wall time."""
+        import papermill
+        from papermill.exceptions import PapermillExecutionError
+
+        from escalation import export
+
+        executed = workdir / f"{source.stem}.ipynb"
         try:
             nb = papermill.execute_notebook(
                 str(source), str(executed), parameters=job["parameters"], kernel_name=KERNEL_NAME,
                 progress_bar=False, log_output=False, request_save_on_cell_execute=False,
                 execution_timeout=job["cell_timeout"], interrupt_on_timeout=True,
-                engine_name=ENGINE_NAME, km=self.km, kc=self.kc, partial_path=str(executed),
+                engine_name=warm_kernel_engine(), km=self.km, kc=self.kc, partial_path=str(executed),
                 on_cell_execute=self._cell_started,
             )
         except PapermillExecutionError as error:
@@ -149,30 +177,26 @@ class ReportRunner:
         wall = time.perf_counter() - started
         duration = sum(c.get("metadata", {}).get("papermill", {}).get("duration") or 0 for c in nb.cells)
         result.seconds = {"kernel_start": round(wall - duration, 3), "execution": round(duration, 3)}
-        figure_jsons = sorted((workdir / "figures").glob("*.json"))
-        # Chromium draws the figures while this process exports the HTML; each phase's time is its own wall
-        # time, so the two overlap.
         started = time.perf_counter()
-        figures = images.start_figures(figure_jsons, workdir / "_images")
+        self._drawing.draw_new()  # the last cell's charts
         self._stage = "export"
-        try:
-            concurrent.futures.wait([self._exporter_ready])  # a failed warm-up fails the export with its cause
-            result.html_bytes = export.export_html(executed, workdir / job["html_name"], job["context"],
-                                                   plotly_src=job["context"].get("plotly_src"))
-            result.seconds["export"] = round(time.perf_counter() - started, 3)
-        finally:
-            self._stage = "figures"
-            concurrent.futures.wait([figures])  # nothing may still write into the work folder
-        figures.result()
+        concurrent.futures.wait([self._exporter_ready])  # a failed warm-up fails the export with its cause
+        result.html_bytes = export.write_html(nb, executed.stem, workdir / job["html_name"], job["context"],
+                                              plotly_src=job["context"].get("plotly_src"))
+        result.seconds["export"] = round(time.perf_counter() - started, 3)
+        self._stage = "figures"
+        self._drawing.result()
         result.seconds["figures"] = round(time.perf_counter() - started, 3)
         executed.unlink()  # it carries run times; the HTML, tables and figures are the report
-        result.figures = [p.stem for p in figure_jsons]
+        result.figures = self._drawing.charts
         shutil.rmtree(workdir / "figures", ignore_errors=True)
         result.tables = sorted(p.name for p in (workdir / "tables").glob("*.csv"))
         return result
 
     def _cell_started(self, cell, cell_index: int) -> None:
+        """Before each cell: the kernel is between cells, the charts of the cells before are written."""
         self._running_cell = cell_index
+        self._drawing.draw_new()
 
     def _end_kernel(self) -> None:
         """The report timeout: kill the kernel and whatever it started (its own process group)."""
@@ -181,8 +205,8 @@ class ReportRunner:
         if pid:
             lifeline.kill_group(pid)
 
-    def _start_kernel(self) -> None:
-        """Start a kernel (asynchronous, as nbclient drives it) and import what every report needs."""
+    def _launch_kernel(self) -> None:
+        """Start a kernel process (asynchronous, as nbclient drives it); `_warm_up_kernel` waits for it."""
         from jupyter_client import AsyncKernelManager
         from jupyter_client.kernelspec import KernelSpecManager
 
@@ -191,6 +215,9 @@ class ReportRunner:
                                      kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(self._kernel_dirs)]),
                                      connection_file=str(self._home / f"kernel-{self._starts}.json"))
         run_sync(self.km.start_kernel)()
+
+    def _warm_up_kernel(self) -> None:
+        """Wait for the launched kernel and import what every report needs."""
         self.kc = self.km.client()
         self.kc.allow_stdin = False
         self.kc.start_channels()
@@ -199,7 +226,8 @@ class ReportRunner:
 
     def _restart_kernel(self) -> None:
         self._shutdown_kernel()
-        self._start_kernel()
+        self._launch_kernel()
+        self._warm_up_kernel()
 
     def _shutdown_kernel(self) -> None:
         km, kc, self.km, self.kc = self.km, self.kc, None, None
