@@ -68,17 +68,17 @@ class BuildResult:
 
 def preflight(data_dir: Path) -> None:
     """Stop before any kernel starts when a data file is missing or unreadable."""
-    from escalation.data import validate_tables
+    from escalation import validated
     from escalation.schema import DataError
 
     try:
-        tables = validate_tables(data_dir)
+        fatal = validated.fatal_problems(data_dir)  # a validation kept from an import or earlier build is reused
     except DataError as error:
         raise InputError("data cannot be read:\n  " + "\n  ".join(str(p) for p in error.problems)) from error
     except (OSError, ValueError, KeyError) as error:
         raise InputError(f"cannot read the data in {data_dir}: {error}") from error
-    if tables.fatal:
-        raise InputError("data cannot be read:\n  " + "\n  ".join(str(p) for p in tables.fatal))
+    if fatal:
+        raise InputError("data cannot be read:\n  " + "\n  ".join(str(p) for p in fatal))
 
 
 def default_figures_dir(out_dir: Path) -> Path:

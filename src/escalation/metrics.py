@@ -99,31 +99,43 @@ def _event_days(frame: pd.DataFrame) -> pd.Series:
     return as_days(frame["event_date"])
 
 
-#: The last results of the metrics a report asks for in many charts: (function, window, arguments) →
-#: (the tables' frames and case, result).
-_KEPT: dict = {}
+#: Results of the metrics a report asks for in many charts, kept per function (the most recently used).
 KEPT_RESULTS = 8
 
 
+class _SameTables:
+    """The tables a metric reads, compared by identity: equal only for the very same frames and case. Kept in the
+    cache's key, it keeps them alive, so an identity is never reused by other tables while its result is kept."""
+
+    __slots__ = ("tables", "inputs")
+
+    def __init__(self, tables: Tables):
+        self.tables = tables
+        self.inputs = (tables.events, tables.claims, tables.sources, tables.displacement, tables.case)
+
+    def __hash__(self) -> int:
+        return hash(tuple(map(id, self.inputs)))
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, _SameTables) and all(a is b for a, b in zip(self.inputs, other.inputs))
+
+
 def _kept(function):
-    """Keep the last few results of `function(tables, window, ...)`, for the very same table objects and window
-    only: a report asks for the same known events and ranges in many charts, and at a million rows each costs
-    seconds. Callers get a copy (Arrow columns are shared, not copied: they are immutable)."""
+    """Keep the last few results of `function(tables, window, ...)` (functools.lru_cache), for the very same table
+    objects and window only: a report asks for the same known events and ranges in many charts, and at a million
+    rows each costs seconds. Callers get a copy (Arrow columns are shared, not copied: they are immutable)."""
     signature = inspect.signature(function)
+
+    @functools.lru_cache(maxsize=KEPT_RESULTS)
+    def computed(same: _SameTables, window: Window, arguments: tuple) -> pd.DataFrame:
+        return function(same.tables, window, *arguments)
 
     @functools.wraps(function)
     def kept(tables: Tables, window: Window, *args, **kwargs) -> pd.DataFrame:
-        inputs = (tables.events, tables.claims, tables.sources, tables.displacement, tables.case)
-        arguments = signature.bind(tables, window, *args, **kwargs)
-        arguments.apply_defaults()
-        key = (function.__name__, window, tuple(arguments.arguments.values())[2:])
-        found = _KEPT.pop(key, None)
-        if found is None or not all(a is b for a, b in zip(found[0], inputs)):
-            found = (inputs, function(tables, window, *args, **kwargs))
-        _KEPT[key] = found  # now the most recently used
-        while len(_KEPT) > KEPT_RESULTS:
-            _KEPT.pop(next(iter(_KEPT)))
-        return found[1].copy()
+        bound = signature.bind(tables, window, *args, **kwargs)
+        bound.apply_defaults()
+        return computed(_SameTables(tables), window, tuple(bound.arguments.values())[2:]).copy()
+    kept.cache_clear = computed.cache_clear
     return kept
 
 
