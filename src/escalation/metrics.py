@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 
 from escalation import grading
 from escalation.case import Comparison
-from escalation.data import Tables
+from escalation.data import Tables, rows_where
 from escalation.moments import end_of_day, utc_offset
 
 BEST_RULE = (
@@ -145,7 +145,7 @@ def known_events(tables: Tables, window: Window) -> pd.DataFrame:
     events = tables.events
     days = _event_days(events)
     mask = days.between(window.start, window.end) & (events["first_reported_at"] <= window.as_of)
-    return (events if mask.all() else events.loc[mask]).reset_index(drop=True)
+    return rows_where(events, mask)
 
 
 @_kept
@@ -153,13 +153,8 @@ def known_claims(tables: Tables, window: Window) -> pd.DataFrame:
     """Claims published by `as_of`, with the event's date and place joined on."""
     claims = tables.claims
     published = claims["published_at"] <= window.as_of
-    return _looked_up(_rows(claims, published), tables.events, "event_id",
+    return _looked_up(rows_where(claims, published), tables.events, "event_id",
                       ["event_date", "location", "event_type", "sub_event_type"])
-
-
-def _rows(frame: pd.DataFrame, mask: pd.Series) -> pd.DataFrame:
-    """The rows where `mask` holds; the frame itself when it holds everywhere (no copy of a million rows)."""
-    return frame if mask.all() else frame.loc[mask.fillna(False).astype(bool)]
 
 
 def _looked_up(frame: pd.DataFrame, table: pd.DataFrame, key: str, columns: list[str]) -> pd.DataFrame:
@@ -192,7 +187,7 @@ def current_event_claims(tables: Tables, window: Window) -> pd.DataFrame:
     """Each claimant's latest claim per event, party and measure, for events in the period."""
     claims = known_claims(tables, window)
     days = _event_days(claims)
-    claims = _rows(claims, (claims["scope"] == "event") & days.between(window.start, window.end))
+    claims = rows_where(claims, (claims["scope"] == "event") & days.between(window.start, window.end))
     group = _group_numbers(claims, ["event_id", "party", "measure", "claimant"])
     # in order of publication (then claim id), the last claim of each group; rows with a missing key have none
     ordered = np.lexsort((pd.factorize(claims["claim_id"], sort=True)[0], _seconds(claims["published_at"])))
@@ -204,7 +199,7 @@ def graded_claims(tables: Tables, window: Window, measure: str = "killed") -> pd
     """Each claimant's current incident claim on `measure`, with its stance and whether its page is
     independent (an originator of an affiliation the case counts as independent)."""
     current = current_event_claims(tables, window)
-    return _with_pages(tables, _rows(current, current["measure"] == measure))
+    return _with_pages(tables, rows_where(current, current["measure"] == measure))
 
 
 def _with_pages(tables: Tables, current: pd.DataFrame) -> pd.DataFrame:
@@ -278,17 +273,28 @@ def _ranges(current: pd.DataFrame, keys: list[str], detail: bool = False) -> pd.
 
 def _group_numbers(frame: pd.DataFrame, keys: list[str]) -> np.ndarray:
     """Each row's group of `keys`, numbered 0, 1... in the sorted order of the keys' values (the order of
-    groupby's groups); -1 where a key is missing (groupby leaves such rows out)."""
+    groupby's groups); -1 where a key is missing (groupby leaves such rows out).
+
+    The keys' sorted codes are combined into one number per row (mixed radix) and numbered by one sort; the
+    numbers are renumbered first only when the next key would overflow them."""
     numbers = np.zeros(len(frame), dtype=np.int64)
     missing = np.zeros(len(frame), dtype=bool)
+    span = 1  # numbers lie in 0..span-1
     for key in keys:
         codes, uniques = pd.factorize(frame[key], sort=True)
         missing |= codes < 0
-        _, numbers = np.unique(numbers * max(len(uniques), 1) + codes, return_inverse=True)
+        width = max(len(uniques), 1)
+        if span * width >= 2**62:
+            _, numbers = np.unique(numbers, return_inverse=True)
+            span = int(numbers.max(initial=0)) + 1
+        numbers = numbers * width + np.maximum(codes, 0)
+        span *= width
+    _, numbers = np.unique(numbers, return_inverse=True)
+    numbers = numbers.reshape(-1)
     if missing.any():
         _, numbers[~missing] = np.unique(numbers[~missing], return_inverse=True)
         numbers[missing] = -1
-    return numbers.reshape(-1)
+    return numbers
 
 
 def _seconds(moments: pd.Series) -> np.ndarray:
@@ -542,7 +548,7 @@ def map_points(tables: Tables, window: Window) -> pd.DataFrame:
     events = event_deaths(tables, window)
     columns = ["event_id", "event_date", "event_type", "sub_event_type", "location", "latitude", "longitude",
                "geo_precision", "best", "low", "high", "actor1", "actor2", "source_ids"]
-    return _rows(events[columns], events["latitude"].notna()).reset_index(drop=True)
+    return rows_where(events[columns], events["latitude"].notna())
 
 
 TERRITORY_SUB_TYPES = ("Government regains territory", "Non-state actor overtakes territory")

@@ -231,12 +231,12 @@ class Importer:
     def _settle(self, mapped: Mapped, filtered: set[int], staging: Path, meta: dict):
         """Write the folder and validate it; rows the validator refuses join the quarantine, and the
         folder is written again, which must then validate clean."""
-        from escalation.data import validate_tables
+        from escalation.data import rows_where, validate_tables
 
         def write_and_validate():
             quarantine = self._quarantine(filtered)
             bad = set(quarantine["line"]) | filtered
-            events, claims = _without_lines(mapped.events, bad), _without_lines(mapped.claims, bad)
+            events, claims = (rows_where(frame, ~frame["_line"].isin(bad)) for frame in (mapped.events, mapped.claims))
             self._write(staging, events, claims, quarantine, mapped, meta)
             tables = validate_tables(staging)
             if tables.fatal:
@@ -363,15 +363,6 @@ class _CaseDumper(yaml.SafeDumper):
 
 _CaseDumper.add_representer(list, lambda dumper, items: dumper.represent_sequence(
     "tag:yaml.org,2002:seq", items, flow_style=all(not isinstance(i, dict | list) for i in items)))
-
-
-def _without_lines(frame: pd.DataFrame, lines: set[int]) -> pd.DataFrame:
-    """The rows of `frame` from other export lines, numbered from 0 (the frame itself when none is dropped: a
-    million rows are not copied for nothing)."""
-    keep = ~frame["_line"].isin(lines)
-    if keep.all() and isinstance(frame.index, pd.RangeIndex) and frame.index.start == 0 and frame.index.step == 1:
-        return frame
-    return frame.loc[keep].reset_index(drop=True)
 
 
 def _write_parquet(frame: pd.DataFrame, schema: dict, path: Path) -> None:
