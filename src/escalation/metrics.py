@@ -304,12 +304,12 @@ def _seconds(moments: pd.Series) -> np.ndarray:
     return moments.to_numpy().astype("datetime64[ns]").astype(np.int64)
 
 
-def _joined(texts: pd.Series, starts: np.ndarray, separator: str) -> np.ndarray:
-    """The texts of each group (consecutive rows from each of `starts`) joined, by Arrow in one pass."""
-    values = pa.array(texts.astype(pd.ArrowDtype(pa.string())))
-    values = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+def _joined(texts: pd.Series, starts: np.ndarray, separator: str) -> pd.api.extensions.ExtensionArray:
+    """The texts of each group (consecutive rows from each of `starts`) joined, by Arrow in one pass; kept as
+    Arrow text (a million Python strings would cost a few hundred MB)."""
+    values = _arrow(texts.astype(pd.ArrowDtype(pa.string())))
     lists = pa.ListArray.from_arrays(pa.array(np.r_[starts, len(values)], pa.int32()), values)
-    return pc.binary_join(lists, separator).to_numpy(zero_copy_only=False)
+    return pd.array(pc.binary_join(lists, separator), dtype=pd.ArrowDtype(pa.string()))
 
 
 def focal_event(tables: Tables) -> str | None:
