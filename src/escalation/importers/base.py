@@ -513,6 +513,13 @@ def require_columns(label: str, columns, required: list[str], source: str, hint:
                                line=1, column=missing[0])
 
 
+def stripped(text: pd.Series) -> pd.Series:
+    """`text.str.strip()`, or the column itself when no cell has surrounding spaces: the stripped copies of every
+    column of a million-row export (its notes above all) were held at once while mapping."""
+    trimmed = text.str.strip()
+    return text if bool((trimmed.str.len() == text.str.len()).all()) else trimmed
+
+
 def per_distinct(values: pd.Series, function) -> pd.Series:
     """`function` applied to the distinct values only, spread back: dates, codes and counts repeat a lot."""
     codes, distinct = pd.factorize(values)
