@@ -877,8 +877,8 @@ def data_dictionary(data_dir: Path | str | None = None) -> str:
     return "\n".join(parts).strip() + "\n"
 
 
-__all__ = ["column_types", "data_dictionary", "DataError", "is_web_url", "load_tables", "Problem", "stored_column",
-           "Tables", "validate_tables"]
+__all__ = ["column_types", "data_dictionary", "DataError", "is_web_url", "load_tables", "Problem", "rows_where",
+           "stored_column", "Tables", "validate_tables"]
 
 
 def __dir__() -> list[str]:
