@@ -70,18 +70,19 @@ class BuildResult:
 
 def preflight(data_dir: Path) -> None:
     """Stop before any report runs when a data file is missing or unreadable. The check is the validation the
-    reports load (`validated`): kept for them when it is new, read back when no input has changed."""
+    reports load (`validated`): reused when the same inputs were validated before (an import keeps one), else
+    made now and kept for the reports' kernels."""
     from escalation import validated
     from escalation.schema import DataError
 
     try:
-        tables = validated.load(data_dir)
+        fatal = validated.fatal_problems(data_dir)
     except DataError as error:
         raise InputError("data cannot be read:\n  " + "\n  ".join(str(p) for p in error.problems)) from error
     except (OSError, ValueError, KeyError) as error:
         raise InputError(f"cannot read the data in {data_dir}: {error}") from error
-    if tables.fatal:
-        raise InputError("data cannot be read:\n  " + "\n  ".join(str(p) for p in tables.fatal))
+    if fatal:
+        raise InputError("data cannot be read:\n  " + "\n  ".join(str(p) for p in fatal))
 
 
 def default_figures_dir(out_dir: Path) -> Path:

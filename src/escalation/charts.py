@@ -130,13 +130,13 @@ def _add_to_layout(fig: go.Figure, **items: list[dict]) -> None:
 
 def place(location: str, width: int = 34) -> str:
     """A place name without its parenthesised detail, short enough for an axis label."""
-    return str(location).split(" (")[0][:width]
+    return _places(pd.Series([str(location)]), width).iloc[0]
 
 
-def _places(locations: pd.Series) -> pd.Series:
+def _places(locations: pd.Series, width: int = 34) -> pd.Series:
     """`place` of each location, cut by Arrow in one pass over the column."""
     text = pa.array(locations.astype(pd.ArrowDtype(pa.string())))
-    short = pc.utf8_slice_codeunits(pc.list_element(pc.split_pattern(text, " (", max_splits=1), 0), 0, 34)
+    short = pc.utf8_slice_codeunits(pc.list_element(pc.split_pattern(text, " (", max_splits=1), 0), 0, width)
     return pd.Series(short.to_numpy(zero_copy_only=False), index=locations.index, dtype=object)
 
 

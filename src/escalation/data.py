@@ -289,6 +289,17 @@ def load_tables(data_dir: Path | str | None = None) -> Tables:
     return tables
 
 
+def rows_where(frame: pd.DataFrame, keep) -> pd.DataFrame:
+    """The rows of `frame` where `keep` holds (missing counts as not kept), numbered from 0; the frame itself
+    when it keeps every row and is numbered from 0 already (a million rows are not copied for nothing)."""
+    keep = _mask(keep)
+    if keep.all() and isinstance(frame.index, pd.RangeIndex) and frame.index.start == 0 and frame.index.step == 1:
+        return frame
+    kept = frame.loc[keep]
+    kept.index = pd.RangeIndex(len(kept))
+    return kept
+
+
 def stored_column(spec: dict, text: pa.Array) -> pa.Array:
     """A text column as a Parquet table stores it: as the schema's type when every cell converts, else as the
     text itself, so that validation names each cell that does not; empty cells are null."""
@@ -866,8 +877,8 @@ def data_dictionary(data_dir: Path | str | None = None) -> str:
     return "\n".join(parts).strip() + "\n"
 
 
-__all__ = ["column_types", "data_dictionary", "DataError", "is_web_url", "load_tables", "Problem", "stored_column",
-           "Tables", "validate_tables"]
+__all__ = ["column_types", "data_dictionary", "DataError", "is_web_url", "load_tables", "Problem", "rows_where",
+           "stored_column", "Tables", "validate_tables"]
 
 
 def __dir__() -> list[str]:

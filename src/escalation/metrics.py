@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 
 from escalation import grading
 from escalation.case import Comparison
-from escalation.data import Tables
+from escalation.data import Tables, rows_where
 from escalation.moments import end_of_day, utc_offset
 
 BEST_RULE = (
@@ -99,31 +99,43 @@ def _event_days(frame: pd.DataFrame) -> pd.Series:
     return as_days(frame["event_date"])
 
 
-#: The last results of the metrics a report asks for in many charts: (function, window, arguments) →
-#: (the tables' frames and case, result).
-_KEPT: dict = {}
+#: Results of the metrics a report asks for in many charts, kept per function (the most recently used).
 KEPT_RESULTS = 8
 
 
+class _SameTables:
+    """The tables a metric reads, compared by identity: equal only for the very same frames and case. Kept in the
+    cache's key, it keeps them alive, so an identity is never reused by other tables while its result is kept."""
+
+    __slots__ = ("tables", "inputs")
+
+    def __init__(self, tables: Tables):
+        self.tables = tables
+        self.inputs = (tables.events, tables.claims, tables.sources, tables.displacement, tables.case)
+
+    def __hash__(self) -> int:
+        return hash(tuple(map(id, self.inputs)))
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, _SameTables) and all(a is b for a, b in zip(self.inputs, other.inputs))
+
+
 def _kept(function):
-    """Keep the last few results of `function(tables, window, ...)`, for the very same table objects and window
-    only: a report asks for the same known events and ranges in many charts, and at a million rows each costs
-    seconds. Callers get a copy (Arrow columns are shared, not copied: they are immutable)."""
+    """Keep the last few results of `function(tables, window, ...)` (functools.lru_cache), for the very same table
+    objects and window only: a report asks for the same known events and ranges in many charts, and at a million
+    rows each costs seconds. Callers get a copy (Arrow columns are shared, not copied: they are immutable)."""
     signature = inspect.signature(function)
+
+    @functools.lru_cache(maxsize=KEPT_RESULTS)
+    def computed(same: _SameTables, window: Window, arguments: tuple) -> pd.DataFrame:
+        return function(same.tables, window, *arguments)
 
     @functools.wraps(function)
     def kept(tables: Tables, window: Window, *args, **kwargs) -> pd.DataFrame:
-        inputs = (tables.events, tables.claims, tables.sources, tables.displacement, tables.case)
-        arguments = signature.bind(tables, window, *args, **kwargs)
-        arguments.apply_defaults()
-        key = (function.__name__, window, tuple(arguments.arguments.values())[2:])
-        found = _KEPT.pop(key, None)
-        if found is None or not all(a is b for a, b in zip(found[0], inputs)):
-            found = (inputs, function(tables, window, *args, **kwargs))
-        _KEPT[key] = found  # now the most recently used
-        while len(_KEPT) > KEPT_RESULTS:
-            _KEPT.pop(next(iter(_KEPT)))
-        return found[1].copy()
+        bound = signature.bind(tables, window, *args, **kwargs)
+        bound.apply_defaults()
+        return computed(_SameTables(tables), window, tuple(bound.arguments.values())[2:]).copy()
+    kept.cache_clear = computed.cache_clear
     return kept
 
 
@@ -133,7 +145,7 @@ def known_events(tables: Tables, window: Window) -> pd.DataFrame:
     events = tables.events
     days = _event_days(events)
     mask = days.between(window.start, window.end) & (events["first_reported_at"] <= window.as_of)
-    return (events if mask.all() else events.loc[mask]).reset_index(drop=True)
+    return rows_where(events, mask)
 
 
 @_kept
@@ -141,13 +153,8 @@ def known_claims(tables: Tables, window: Window) -> pd.DataFrame:
     """Claims published by `as_of`, with the event's date and place joined on."""
     claims = tables.claims
     published = claims["published_at"] <= window.as_of
-    return _looked_up(_rows(claims, published), tables.events, "event_id",
+    return _looked_up(rows_where(claims, published), tables.events, "event_id",
                       ["event_date", "location", "event_type", "sub_event_type"])
-
-
-def _rows(frame: pd.DataFrame, mask: pd.Series) -> pd.DataFrame:
-    """The rows where `mask` holds; the frame itself when it holds everywhere (no copy of a million rows)."""
-    return frame if mask.all() else frame.loc[mask.fillna(False).astype(bool)]
 
 
 def _looked_up(frame: pd.DataFrame, table: pd.DataFrame, key: str, columns: list[str]) -> pd.DataFrame:
@@ -180,7 +187,7 @@ def current_event_claims(tables: Tables, window: Window) -> pd.DataFrame:
     """Each claimant's latest claim per event, party and measure, for events in the period."""
     claims = known_claims(tables, window)
     days = _event_days(claims)
-    claims = _rows(claims, (claims["scope"] == "event") & days.between(window.start, window.end))
+    claims = rows_where(claims, (claims["scope"] == "event") & days.between(window.start, window.end))
     group = _group_numbers(claims, ["event_id", "party", "measure", "claimant"])
     # in order of publication (then claim id), the last claim of each group; rows with a missing key have none
     ordered = np.lexsort((pd.factorize(claims["claim_id"], sort=True)[0], _seconds(claims["published_at"])))
@@ -192,7 +199,7 @@ def graded_claims(tables: Tables, window: Window, measure: str = "killed") -> pd
     """Each claimant's current incident claim on `measure`, with its stance and whether its page is
     independent (an originator of an affiliation the case counts as independent)."""
     current = current_event_claims(tables, window)
-    return _with_pages(tables, _rows(current, current["measure"] == measure))
+    return _with_pages(tables, rows_where(current, current["measure"] == measure))
 
 
 def _with_pages(tables: Tables, current: pd.DataFrame) -> pd.DataFrame:
@@ -266,17 +273,28 @@ def _ranges(current: pd.DataFrame, keys: list[str], detail: bool = False) -> pd.
 
 def _group_numbers(frame: pd.DataFrame, keys: list[str]) -> np.ndarray:
     """Each row's group of `keys`, numbered 0, 1... in the sorted order of the keys' values (the order of
-    groupby's groups); -1 where a key is missing (groupby leaves such rows out)."""
+    groupby's groups); -1 where a key is missing (groupby leaves such rows out).
+
+    The keys' sorted codes are combined into one number per row (mixed radix) and numbered by one sort; the
+    numbers are renumbered first only when the next key would overflow them."""
     numbers = np.zeros(len(frame), dtype=np.int64)
     missing = np.zeros(len(frame), dtype=bool)
+    span = 1  # numbers lie in 0..span-1
     for key in keys:
         codes, uniques = pd.factorize(frame[key], sort=True)
         missing |= codes < 0
-        _, numbers = np.unique(numbers * max(len(uniques), 1) + codes, return_inverse=True)
+        width = max(len(uniques), 1)
+        if span * width >= 2**62:
+            _, numbers = np.unique(numbers, return_inverse=True)
+            span = int(numbers.max(initial=0)) + 1
+        numbers = numbers * width + np.maximum(codes, 0)
+        span *= width
+    _, numbers = np.unique(numbers, return_inverse=True)
+    numbers = numbers.reshape(-1)
     if missing.any():
         _, numbers[~missing] = np.unique(numbers[~missing], return_inverse=True)
         numbers[missing] = -1
-    return numbers.reshape(-1)
+    return numbers
 
 
 def _seconds(moments: pd.Series) -> np.ndarray:
@@ -286,12 +304,12 @@ def _seconds(moments: pd.Series) -> np.ndarray:
     return moments.to_numpy().astype("datetime64[ns]").astype(np.int64)
 
 
-def _joined(texts: pd.Series, starts: np.ndarray, separator: str) -> np.ndarray:
-    """The texts of each group (consecutive rows from each of `starts`) joined, by Arrow in one pass."""
-    values = pa.array(texts.astype(pd.ArrowDtype(pa.string())))
-    values = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+def _joined(texts: pd.Series, starts: np.ndarray, separator: str) -> pd.api.extensions.ExtensionArray:
+    """The texts of each group (consecutive rows from each of `starts`) joined, by Arrow in one pass; kept as
+    Arrow text (a million Python strings would cost a few hundred MB)."""
+    values = _arrow(texts.astype(pd.ArrowDtype(pa.string())))
     lists = pa.ListArray.from_arrays(pa.array(np.r_[starts, len(values)], pa.int32()), values)
-    return pc.binary_join(lists, separator).to_numpy(zero_copy_only=False)
+    return pd.array(pc.binary_join(lists, separator), dtype=pd.ArrowDtype(pa.string()))
 
 
 def focal_event(tables: Tables) -> str | None:
@@ -530,7 +548,7 @@ def map_points(tables: Tables, window: Window) -> pd.DataFrame:
     events = event_deaths(tables, window)
     columns = ["event_id", "event_date", "event_type", "sub_event_type", "location", "latitude", "longitude",
                "geo_precision", "best", "low", "high", "actor1", "actor2", "source_ids"]
-    return _rows(events[columns], events["latitude"].notna()).reset_index(drop=True)
+    return rows_where(events[columns], events["latitude"].notna())
 
 
 TERRITORY_SUB_TYPES = ("Government regains territory", "Non-state actor overtakes territory")

@@ -59,6 +59,16 @@ def load(data_dir: Path, refresh: bool = False) -> Tables:
     return tables
 
 
+def fatal_problems(data_dir: Path) -> list[Problem]:
+    """What keeps `data_dir` from being read at all (a build's check before any kernel starts): nothing when a
+    validation of the very same inputs is kept (only readable folders are kept), else the problems of a
+    validation made now and kept for the reports' kernels. Raises DataError for a broken datapackage.json."""
+    key = _key(data_dir)
+    if key is not None and (paths.VALIDATED_DIR / key / "meta.json").is_file():
+        return []
+    return load(data_dir).fatal
+
+
 def store(data_dir: Path, tables: Tables) -> None:
     """Keep `tables`, a clean validation of `data_dir`'s files made under another path (an import validates the
     folder it writes before moving it into place), so that the first report does not validate them again. A

@@ -23,6 +23,7 @@ from escalation.importers.base import (
     numbered,
     per_distinct,
     require_columns,
+    stripped,
 )
 
 #: ACLED's event types and their sub-event types (codebook 2019–), plus "Unspecified" where an
@@ -118,7 +119,7 @@ class AcledImporter(Importer):
 
     def map(self, frame: pd.DataFrame) -> Mapped:
         f = frame[["_line", *REQUIRED, *OPTIONAL]].apply(
-            lambda column: column.str.strip() if column.name != "_line" else column)
+            lambda column: stripped(column) if column.name != "_line" else column)
         days = self._event_dates(f)
         ids = f["event_id_cnty"].str.lower().str.replace(r"[^a-z0-9]+", "-", regex=True).str.strip("-")
         self.reject(f, f["event_id_cnty"] == "", "event_id_cnty", "event_id_cnty missing")

@@ -232,12 +232,12 @@ class Importer:
     def _settle(self, mapped: Mapped, filtered: set[int], staging: Path, meta: dict):
         """Write the folder and validate it; rows the validator refuses join the quarantine, and the
         folder is written again, which must then validate clean."""
-        from escalation.data import validate_tables
+        from escalation.data import rows_where, validate_tables
 
         def write_and_validate():
             quarantine = self._quarantine(filtered)
             bad = set(quarantine["line"]) | filtered
-            events, claims = _without_lines(mapped.events, bad), _without_lines(mapped.claims, bad)
+            events, claims = (rows_where(frame, ~frame["_line"].isin(bad)) for frame in (mapped.events, mapped.claims))
             self._write(staging, events, claims, quarantine, mapped, meta)
             tables = validate_tables(staging)
             if tables.fatal:
@@ -364,15 +364,6 @@ class _CaseDumper(yaml.SafeDumper):
 
 _CaseDumper.add_representer(list, lambda dumper, items: dumper.represent_sequence(
     "tag:yaml.org,2002:seq", items, flow_style=all(not isinstance(i, dict | list) for i in items)))
-
-
-def _without_lines(frame: pd.DataFrame, lines: set[int]) -> pd.DataFrame:
-    """The rows of `frame` from other export lines, numbered from 0 (the frame itself when none is dropped: a
-    million rows are not copied for nothing)."""
-    keep = ~frame["_line"].isin(lines)
-    if keep.all() and isinstance(frame.index, pd.RangeIndex) and frame.index.start == 0 and frame.index.step == 1:
-        return frame
-    return frame.loc[keep].reset_index(drop=True)
 
 
 def _write_parquet(frame: pd.DataFrame, schema: dict, path: Path) -> None:
@@ -514,6 +505,13 @@ def require_columns(label: str, columns, required: list[str], source: str, hint:
     if missing:
         raise ImportInputError(label, f"{source} columns missing from the header: {', '.join(missing)}{hint}",
                                line=1, column=missing[0])
+
+
+def stripped(text: pd.Series) -> pd.Series:
+    """`text.str.strip()`, or the column itself when no cell has surrounding spaces: the stripped copies of every
+    column of a million-row export (its notes above all) were held at once while mapping."""
+    trimmed = text.str.strip()
+    return text if bool((trimmed.str.len() == text.str.len()).all()) else trimmed
 
 
 def per_distinct(values: pd.Series, function) -> pd.Series:

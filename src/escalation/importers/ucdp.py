@@ -23,6 +23,7 @@ from escalation.importers.base import (
     numbered,
     per_distinct,
     require_columns,
+    stripped,
 )
 
 #: type_of_violence → (event type, what UCDP calls it). UCDP does not say by what means (clash, air
@@ -99,7 +100,7 @@ class UcdpImporter(Importer):
 
     def map(self, frame: pd.DataFrame) -> Mapped:
         f = frame[["_line", *REQUIRED, *OPTIONAL]].apply(
-            lambda column: column.str.strip() if column.name != "_line" else column)
+            lambda column: stripped(column) if column.name != "_line" else column)
         self.reject(f, f["id"] == "", "id", "id missing")
         duplicates(f, "id", self)
         codes = {}
