@@ -33,11 +33,15 @@ _saved: dict = {}
 
 
 def warm_up() -> None:
-    """Import the modules every report needs, then record the state that `restore` puts back."""
+    """Import the modules every report needs and make the charts' template Plotly's default (each figure then
+    starts with it), then record the state that `restore` puts back."""
     import importlib
+
+    import plotly.io as pio
 
     for name in WARM_MODULES:
         importlib.import_module(name)
+    pio.templates.default = importlib.import_module("escalation.charts").TEMPLATE
     _saved.clear()
     _saved.update(_current())
     gc.collect()
