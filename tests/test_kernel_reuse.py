@@ -29,7 +29,7 @@ REUSED = TEST_NOTEBOOKS / "reused"
 EVERY_TRACE = sorted(["global", "environment", "working folder", "sys.path", "pandas option", "plotly template",
                       "plotly image defaults", "warnings filter", "root logger", "SIGTERM handler", "numpy errors",
                       "numpy random", "random", "package list", "package dict", "package name", "package rebinding",
-                      "package module"])
+                      "package cache", "package module"])
 
 
 def job(notebook: Path, **parameters) -> dict:

@@ -6,7 +6,8 @@ Put back: the user namespace and execution count (IPython's reset), the working 
 `sys.path`, stdout/stderr, warnings filters, the root logger, SIGINT/SIGTERM handlers, pandas options,
 Plotly's default template, renderer and image settings, numpy's error and print options, the random
 generators of `random` and numpy, and the module-level names of the `escalation` package (rebound names
-and the contents of its dicts, lists and sets; modules of the package imported by a report are unloaded).
+and the contents of its dicts, lists and sets; its functools caches are emptied; modules of the package imported
+by a report are unloaded).
 `tests/test_kernel_reuse.py` runs a report that changes each of these, then one that finds none of it.
 """
 
@@ -173,3 +174,6 @@ def _restore_package(state: dict) -> None:
                 value.extend(saved)
             else:
                 value.update(saved)
+        for value in names.values():  # functools caches: a result kept by one report holds its tables alive
+            if callable(getattr(value, "cache_clear", None)):
+                value.cache_clear()

@@ -135,7 +135,7 @@ def _kept(function):
         bound = signature.bind(tables, window, *args, **kwargs)
         bound.apply_defaults()
         return computed(_SameTables(tables), window, tuple(bound.arguments.values())[2:]).copy()
-    kept.cache_clear = computed.cache_clear
+    kept.cache_clear, kept.cache_info = computed.cache_clear, computed.cache_info
     return kept
 
 
