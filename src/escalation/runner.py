@@ -99,7 +99,7 @@ class ReportRunner:
         self._launch_kernel()  # first: its start and warm-up are what the first report waits for
         images.start_server()
         warming = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="worker-warm-up")
-        self._exporter_ready = warming.submit(_warm_up_worker)  # while the kernel starts
+        self._worker_warmed_up = warming.submit(_warm_up_worker)  # while the kernel starts
         warming.shutdown(wait=False)
         self._warm_up_kernel()
 
@@ -180,7 +180,7 @@ class ReportRunner:
         started = time.perf_counter()
         self._drawing.draw_new()  # the last cell's charts
         self._stage = "export"
-        concurrent.futures.wait([self._exporter_ready])  # a failed warm-up fails the export with its cause
+        concurrent.futures.wait([self._worker_warmed_up])  # a failed warm-up fails the export with its cause
         result.html_bytes = export.write_html(nb, executed.stem, workdir / job["html_name"], job["context"],
                                               plotly_src=job["context"].get("plotly_src"))
         result.seconds["export"] = round(time.perf_counter() - started, 3)

@@ -44,9 +44,12 @@ PROBLEMS = pa.schema([("file", pa.string()), ("line", pa.int64()), ("column", pa
 def load(data_dir: Path, refresh: bool = False) -> Tables:
     """The validated tables of `data_dir`: from the cache when every input is unchanged (unless `refresh`),
     else validated now and written to the cache for the next load."""
-    key = _key(data_dir)
-    folder = paths.VALIDATED_DIR / key if key else None
-    if folder is not None and not refresh and (folder / "meta.json").is_file():
+    return _load(data_dir, *_entry(data_dir), refresh=refresh)
+
+
+def _load(data_dir: Path, folder: Path | None, kept: bool, refresh: bool = False) -> Tables:
+    """`load` with the cache entry already found (`_entry`: the inputs are hashed once per call)."""
+    if kept and not refresh:
         try:
             tables = _read(folder, data_dir)
             os.utime(folder)  # most recently used, for pruning
@@ -63,10 +66,16 @@ def fatal_problems(data_dir: Path) -> list[Problem]:
     """What keeps `data_dir` from being read at all (a build's check before any kernel starts): nothing when a
     validation of the very same inputs is kept (only readable folders are kept), else the problems of a
     validation made now and kept for the reports' kernels. Raises DataError for a broken datapackage.json."""
+    folder, kept = _entry(data_dir)
+    return [] if kept else _load(data_dir, folder, kept).fatal
+
+
+def _entry(data_dir: Path) -> tuple[Path | None, bool]:
+    """The cache folder of `data_dir`'s inputs as they are now (None when one cannot be read), and whether a
+    validation is kept there."""
     key = _key(data_dir)
-    if key is not None and (paths.VALIDATED_DIR / key / "meta.json").is_file():
-        return []
-    return load(data_dir).fatal
+    folder = paths.VALIDATED_DIR / key if key else None
+    return folder, folder is not None and (folder / "meta.json").is_file()
 
 
 def store(data_dir: Path, tables: Tables) -> None:
