@@ -1,6 +1,6 @@
 """Benchmark (not a test): the daily backfill from scratch, then the same run again with nothing changed.
 
-Prints, for `escalation backfill --from 2020-02-01 --to 2020-03-06` into a temporary folder (2 workers):
+Prints, for `escalation backfill --from 2020-02-01 --to 2020-03-06` into a temporary folder (the default workers):
 the wall time from scratch (target: 45 s on 2 cores) against a plain script that draws the same daily
 charts as PNG and SVG; and the wall time of a rerun with nothing changed (target: 2 s) against the bare
 start of the command (`escalation --version`). Both baselines run in the same process as the backfill.
@@ -20,6 +20,7 @@ from pathlib import Path
 from bench_build import plain_script
 
 from escalation.case import load_case
+from escalation.executor import default_workers
 from escalation.moments import end_of_day
 from escalation.paths import DATA_DIR
 
@@ -54,7 +55,7 @@ def main() -> None:
         plain = plain_script(out, slugs, [("2020-02-01", day.isoformat(), end_of_day(day, zone).isoformat())
                                           for day in days])
         size = sum(p.stat().st_size for p in (out / "reports").rglob("*") if p.is_file() and not p.is_symlink())
-    print(f"backfill {first} .. {last} from scratch, 2 workers: {full:6.1f} s  ({summary})")
+    print(f"backfill {first} .. {last} from scratch, {default_workers()} worker(s): {full:6.1f} s  ({summary})")
     print(f"  plain script, same {len(slugs)} charts x {len(days)} days as PNG + SVG: {plain['total']:6.1f} s  "
           f"-> {full / plain['total']:.2f}x; target <= {FULL_TARGET:g} s ({full / FULL_TARGET:.2f} of it)")
     print(f"rerun, nothing changed: {again:6.2f} s  ({again_summary})")

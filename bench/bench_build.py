@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from escalation import images
+from escalation.executor import default_workers
 
 BUILD_TARGET_RATIO = 1.5
 
@@ -64,7 +65,8 @@ def main() -> None:
             for phase, seconds in manifest["timings_seconds"].items():
                 phases[phase] = phases.get(phase, 0.0) + seconds
         slugs = {slug for manifest in manifests for slug in manifest["figures"]}
-        print(f"escalation build --force (2 workers): {len(manifests)} reports, {len(slugs)} distinct charts")
+        print(f"escalation build --force ({default_workers()} worker(s)): {len(manifests)} reports, "
+              f"{len(slugs)} distinct charts")
         print(f"  wall time                      {wall:7.2f} s")
         for phase in ("kernel_start", "execution", "export", "figures"):
             print(f"  {phase:<30} {phases.get(phase, 0):7.2f} s (summed over reports)")

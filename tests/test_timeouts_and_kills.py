@@ -67,15 +67,15 @@ def hung_deaf_and_passing(tmp_path) -> Path:
 
 def test_a_hung_cell_fails_at_the_cell_timeout_a_deaf_one_at_the_report_timeout_and_the_next_build_runs(
         hung_deaf_and_passing, tmp_path, on_cluster):
-    """One build of three reports on two local workers (the default): one hangs and is interrupted at the cell
+    """One build of three reports on two local workers: one hangs and is interrupted at the cell
     timeout, one ignores the interrupt and is ended by the report timeout, and the passing one goes on. (One build
     for both timeouts: each local build starts its workers' kernels and Chromium.)"""
     out = tmp_path / "reports"
     marker = f"ESCALATION_TEST_RUN={tmp_path}"
     env = {**os.environ, "ESCALATION_TEST_RUN": str(tmp_path)}
     # the report timeout also bounds the passing report, the first on a worker still warming up on a busy machine
-    result = subprocess.run(build_command(hung_deaf_and_passing, out, "--cell-timeout", "3", "--report-timeout", "40",
-                                          "--param", f"data_dir={paths.DATA_DIR}"),
+    result = subprocess.run(build_command(hung_deaf_and_passing, out, "--workers", "2", "--cell-timeout", "3",
+                                          "--report-timeout", "40", "--param", f"data_dir={paths.DATA_DIR}"),
                             capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL, env=env)
     assert result.returncode == 1, result.stderr
     hung = f"50_tiny.ipynb (50_tiny): {HUNG_CELL} ran longer than the cell timeout (3 s) and was interrupted"

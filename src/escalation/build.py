@@ -92,7 +92,7 @@ def default_figures_dir(out_dir: Path) -> Path:
 
 
 def run(jobs: list[ReportJob], out_dir: Path = paths.REPORTS_DIR, figures_dir: Path | None = None,
-        workers: int = 2, wait: bool = False, progress: bool | None = None, force: bool = False,
+        workers: int | None = None, wait: bool = False, progress: bool | None = None, force: bool = False,
         all_or_nothing: bool = True, generated_at: str | None = None, cell_timeout: float = CELL_TIMEOUT,
         report_timeout: float = REPORT_TIMEOUT, wide_period: bool = False, executor_name: str = "local",
         scheduler: str | None = None, self_contained: bool = False) -> BuildResult:

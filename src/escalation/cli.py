@@ -82,8 +82,9 @@ def _common_build_options(function):
                      ),
         click.option("--notebooks", "notebooks_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
                      default=paths.NOTEBOOKS_DIR, show_default=True, help="Folder of NN_name.ipynb notebooks."),
-        click.option("--workers", type=click.IntRange(1, 16), default=2, show_default=True,
-                     help="Worker processes (each with a kernel and a Chromium) on this machine."),
+        click.option("--workers", type=click.IntRange(1, 16),
+                     help="Worker processes (each with a kernel and a Chromium) on this machine "
+                          "[default: one per two cores]."),
         click.option("--executor", "executor_name", type=click.Choice(["local", "dask"]), default="local",
                      show_default=True, help="Run the reports on this machine or on a Dask cluster (see --scheduler)."),
         click.option("--scheduler", metavar="ADDRESS",

@@ -5,9 +5,9 @@ the reports it builds, and hands back a `NotebookResult` per report. Everything 
 incremental skip, publishing and failure records — stays in the build's own process, so it behaves
 the same whichever executor ran the reports.
 
-- `local`: a `ProcessPoolExecutor` of `workers` processes (no more than there are reports), started
-  before the build checks its data; each starts its runner in the pool's initializer and dies with the
-  build (`lifeline`), taking its kernel and Chromium with it.
+- `local`: a `ProcessPoolExecutor` of `workers` processes (by default one per two cores, `default_workers`;
+  no more than there are reports), started before the build checks its data; each starts its runner in the
+  pool's initializer and dies with the build (`lifeline`), taking its kernel and Chromium with it.
 - `dask`: a `distributed.Client` on the scheduler at `scheduler`; each Dask worker process starts its
   runner on its first report and stops it when the worker closes (a worker plugin). The workers must
   see the notebooks, the data and the output folder at the same paths as the build.
@@ -29,6 +29,16 @@ from escalation.jobs import NotebookResult, label
 log = logging.getLogger("escalation.build")
 
 EXECUTORS = ("local", "dask")
+
+
+def default_workers() -> int:
+    """One local worker per two cores: a worker keeps two processes busy at once (its kernel computes while its
+    Chromium draws the charts already written), and each costs about 7 s of CPU to start (kernel and imports,
+    Chromium, papermill and nbconvert). Measured on 2 busy cores: `build --force` of the 3 main reports took 25 CPU-s
+    on one worker against 35 on two, and less wall time; the 35-day backfill 78 against 97 CPU-s, 86 against
+    102 s (bench/bench_build.py, bench/bench_backfill.py)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, cores // 2)
 
 
 class ExecutorError(RuntimeError):
@@ -65,12 +75,13 @@ class Started:
 
 
 @contextmanager
-def started(executor: str = "local", workers: int = 2, reports: int = 1,
+def started(executor: str = "local", workers: int | None = None, reports: int = 1,
             scheduler: str | None = None) -> Iterator[Started]:
-    """The executor, ready for `reports` reports: `workers` local processes (no more than there are reports),
-    already starting, or a client of the Dask scheduler at `scheduler`. Leaving the block stops the local
-    workers, with their kernels and Chromium."""
-    opened = _dask(scheduler) if executor == "dask" else _local(max(1, min(workers, reports)))
+    """The executor, ready for `reports` reports: `workers` local processes (`default_workers` when None; no more
+    than there are reports), already starting, or a client of the Dask scheduler at `scheduler`. Leaving the block
+    stops the local workers, with their kernels and Chromium."""
+    opened = (_dask(scheduler) if executor == "dask"
+              else _local(max(1, min(workers or default_workers(), reports))))
     with opened as submit:
         yield Started(submit)
 
