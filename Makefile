@@ -29,10 +29,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python (escalation)"
 	@touch $(STAMP)
 
-chromium: ## Install Debian's chromium if it is missing (used for figures and render tests)
-	@command -v chromium >/dev/null 2>&1 || { \
+chromium: ## Install Debian's chromium (render tests) and its headless shell (figures) if they are missing
+	@command -v chromium >/dev/null 2>&1 && command -v chromium-headless-shell >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium \
+	    chromium-headless-shell >/dev/null; }
 	@command -v chromium >/dev/null 2>&1 || { echo "chromium is required: apt-get install chromium" >&2; exit 1; }
 
 report: $(STAMP) chromium ## Build every report and the daily situation reports into reports/ and figures/
