@@ -200,8 +200,8 @@ def current_event_claims(tables: Tables, window: Window) -> pd.DataFrame:
     # each group; rows with a missing key have none
     ordered = pc.sort_indices(pa.table({"published": _seconds(claims["published_at"]),
                                         "claim": _arrow(claims["claim_id"].astype(pd.ArrowDtype(pa.string())))}),
-                              sort_keys=[("published", "ascending"), ("claim", "ascending")],
-                              null_placement="at_start").to_numpy()
+                              sort_keys=[("published", "ascending", "at_start"),
+                                         ("claim", "ascending", "at_start")]).to_numpy()
     latest = ordered[~pd.Series(group[ordered]).duplicated(keep="last").to_numpy() & (group[ordered] >= 0)]
     return claims[CURRENT_CLAIM_COLUMNS].iloc[latest].reset_index(drop=True)
 
