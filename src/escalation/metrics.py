@@ -258,13 +258,8 @@ def _ranges(current: pd.DataFrame, keys: list[str], detail: bool = False) -> pd.
     ranges = ranges.assign(lowest_claim=np.minimum.reduceat(values, starts) if len(starts) else values,
                            high=np.maximum.reduceat(tops, starts) if len(starts) else tops, n_claims=sizes)
     if detail:
-        said = current["claimant"] + " (" + current["stance"].str.replace("_", " ") + "): " + current["value_text"]
-        pages = (pd.DataFrame({"_group": group, "source_id": current["source_id"].array}).loc[group >= 0]
-                 .drop_duplicates().sort_values(["_group", "source_id"], kind="stable"))
-        page_groups = pages["_group"].to_numpy()
-        page_starts = np.flatnonzero(np.r_[True, page_groups[1:] != page_groups[:-1]])
-        ranges = ranges.assign(claimants=_joined(said.iloc[order], starts, "; "),
-                               source_ids=_joined(pages["source_id"], page_starts, ";"))
+        ranges = ranges.assign(claimants=_joined(_said(current).iloc[order], starts, "; "),
+                               source_ids=_page_lists(group, current["source_id"]))
     # best: the median claim; of two middle claims, the more recently published (then the larger)
     published = _seconds(current["published_at"])[order]
     ordered = np.lexsort((published, values, numbers))  # by group, value, publication (stable)
@@ -278,6 +273,20 @@ def _ranges(current: pd.DataFrame, keys: list[str], detail: bool = False) -> pd.
     ranges["low"] = ranges["confirmed"]
     ranges["best"] = ranges[["best", "low"]].max(axis=1)
     return ranges.reset_index(drop=True)
+
+
+def _said(current: pd.DataFrame) -> pd.Series:
+    """What each claimant said: 'claimant (stance): figure as written' (a helper, so that its million texts are
+    freed before grading)."""
+    return current["claimant"] + " (" + current["stance"].str.replace("_", " ") + "): " + current["value_text"]
+
+
+def _page_lists(group: np.ndarray, source_ids: pd.Series) -> pd.api.extensions.ExtensionArray:
+    """The distinct source ids of each group (numbered 0, 1...; -1 for none), sorted and joined with ';'."""
+    pages = (pd.DataFrame({"_group": group, "source_id": source_ids.array}).loc[group >= 0]
+             .drop_duplicates().sort_values(["_group", "source_id"], kind="stable"))
+    page_groups = pages["_group"].to_numpy()
+    return _joined(pages["source_id"], np.flatnonzero(np.r_[True, page_groups[1:] != page_groups[:-1]]), ";")
 
 
 def _group_numbers(frame: pd.DataFrame, keys: list[str]) -> np.ndarray:
