@@ -183,16 +183,27 @@ def _positions(keys: pd.Series, among: pd.Series) -> pa.Array:
     return pc.index_in(values, value_set=value_set)
 
 
+#: The columns of a current claim that the figures read: only these are copied for the latest claims (a million
+#: rows of every claim column cost seconds and half a GB).
+CURRENT_CLAIM_COLUMNS = ["event_id", "event_date", "location", "party", "measure", "claimant", "stance", "value_low",
+                         "value_high", "value_text", "published_at", "source_id"]
+
+
 def current_event_claims(tables: Tables, window: Window) -> pd.DataFrame:
-    """Each claimant's latest claim per event, party and measure, for events in the period."""
+    """Each claimant's latest claim per event, party and measure, for events in the period, in order of
+    publication (then claim id): its CURRENT_CLAIM_COLUMNS."""
     claims = known_claims(tables, window)
-    days = _event_days(claims)
-    claims = rows_where(claims, (claims["scope"] == "event") & days.between(window.start, window.end))
+    in_period = (claims["scope"] == "event") & _event_days(claims).between(window.start, window.end)
+    claims = rows_where(claims[[*CURRENT_CLAIM_COLUMNS, "claim_id"]], in_period)
     group = _group_numbers(claims, ["event_id", "party", "measure", "claimant"])
-    # in order of publication (then claim id), the last claim of each group; rows with a missing key have none
-    ordered = np.lexsort((pd.factorize(claims["claim_id"], sort=True)[0], _seconds(claims["published_at"])))
+    # in order of publication (then claim id; Arrow sorts the text, as Python compares it), the last claim of
+    # each group; rows with a missing key have none
+    ordered = pc.sort_indices(pa.table({"published": _seconds(claims["published_at"]),
+                                        "claim": _arrow(claims["claim_id"].astype(pd.ArrowDtype(pa.string())))}),
+                              sort_keys=[("published", "ascending", "at_start"),
+                                         ("claim", "ascending", "at_start")]).to_numpy()
     latest = ordered[~pd.Series(group[ordered]).duplicated(keep="last").to_numpy() & (group[ordered] >= 0)]
-    return claims.iloc[latest].reset_index(drop=True)
+    return claims[CURRENT_CLAIM_COLUMNS].iloc[latest].reset_index(drop=True)
 
 
 def graded_claims(tables: Tables, window: Window, measure: str = "killed") -> pd.DataFrame:
@@ -233,42 +244,49 @@ def _ranges(current: pd.DataFrame, keys: list[str], detail: bool = False) -> pd.
     The groups are numbered once (`_group_numbers`) and everything else runs on those numbers in numpy and Arrow:
     grouping and sorting a million rows by text keys again and again took minutes."""
     shared = ["event_date", "location"] if detail else ["event_date"]
-    used = ["value_low", "value_high", "value_text", "claimant", "stance", "published_at", "source_id", "originator",
-            "independent"]
-    current = current[list(dict.fromkeys([*keys, *shared, *used]))]  # not the notes: rows are copied below
     group = _group_numbers(current, keys)
-    current = current.assign(_group=group, top=current["value_high"].fillna(current["value_low"]).astype("int64"),
-                             value=current["value_low"].astype("int64"))
-    current = current.loc[group >= 0] if (group < 0).any() else current
-    by_group = current.sort_values("_group", kind="stable")  # the frame's order within each group
-    numbers = by_group["_group"].to_numpy()
+    # the rows by group, the frame's order within each: positions only, the columns are taken where needed
+    order = np.flatnonzero(group >= 0)
+    order = order[np.argsort(group[order], kind="stable")]
+    numbers = group[order]
     starts = np.flatnonzero(np.r_[True, numbers[1:] != numbers[:-1]]) if len(numbers) else np.array([], int)
     # every claim of a group is about the same event: its first row gives date and place
-    ranges = by_group.iloc[starts][["_group", *keys, *shared]].set_index("_group")
-    values, tops = by_group["value"].to_numpy(), by_group["top"].to_numpy()
-    sizes = np.diff(np.r_[starts, len(by_group)])
+    ranges = current[[*keys, *shared]].iloc[order[starts]].set_axis(pd.Index(numbers[starts], name="_group"))
+    values = current["value_low"].astype("int64").to_numpy()[order]
+    tops = current["value_high"].fillna(current["value_low"]).astype("int64").to_numpy()[order]
+    sizes = np.diff(np.r_[starts, len(order)])
     ranges = ranges.assign(lowest_claim=np.minimum.reduceat(values, starts) if len(starts) else values,
                            high=np.maximum.reduceat(tops, starts) if len(starts) else tops, n_claims=sizes)
     if detail:
-        said = (by_group["claimant"] + " (" + by_group["stance"].str.replace("_", " ") + "): "
-                + by_group["value_text"])
-        pages = by_group[["_group", "source_id"]].drop_duplicates().sort_values(["_group", "source_id"], kind="stable")
-        page_groups = pages["_group"].to_numpy()
-        page_starts = np.flatnonzero(np.r_[True, page_groups[1:] != page_groups[:-1]])
-        ranges = ranges.assign(claimants=_joined(said, starts, "; "),
-                               source_ids=_joined(pages["source_id"], page_starts, ";"))
+        ranges = ranges.assign(claimants=_joined(_said(current).iloc[order], starts, "; "),
+                               source_ids=_page_lists(group, current["source_id"]))
     # best: the median claim; of two middle claims, the more recently published (then the larger)
-    published = _seconds(by_group["published_at"])
+    published = _seconds(current["published_at"])[order]
     ordered = np.lexsort((published, values, numbers))  # by group, value, publication (stable)
     upper = ordered[starts + sizes // 2]
     lower = ordered[starts + np.maximum(sizes // 2 - 1, 0)]
     newer_lower = (sizes % 2 == 0) & (published[lower] > published[upper])
     ranges["best"] = np.where(newer_lower, values[lower], values[upper])
-    grades = grading.grade_incidents(current, ["_group"]).set_index("_group")
+    graded = current[["stance", "independent", "originator", "value_low", "value_high"]].assign(_group=group)
+    grades = grading.grade_incidents(graded.loc[group >= 0], ["_group"]).set_index("_group")
     ranges = ranges.join(grades)
     ranges["low"] = ranges["confirmed"]
     ranges["best"] = ranges[["best", "low"]].max(axis=1)
     return ranges.reset_index(drop=True)
+
+
+def _said(current: pd.DataFrame) -> pd.Series:
+    """What each claimant said: 'claimant (stance): figure as written' (a helper, so that its million texts are
+    freed before grading)."""
+    return current["claimant"] + " (" + current["stance"].str.replace("_", " ") + "): " + current["value_text"]
+
+
+def _page_lists(group: np.ndarray, source_ids: pd.Series) -> pd.api.extensions.ExtensionArray:
+    """The distinct source ids of each group (numbered 0, 1...; -1 for none), sorted and joined with ';'."""
+    pages = (pd.DataFrame({"_group": group, "source_id": source_ids.array}).loc[group >= 0]
+             .drop_duplicates().sort_values(["_group", "source_id"], kind="stable"))
+    page_groups = pages["_group"].to_numpy()
+    return _joined(pages["source_id"], np.flatnonzero(np.r_[True, page_groups[1:] != page_groups[:-1]]), ";")
 
 
 def _group_numbers(frame: pd.DataFrame, keys: list[str]) -> np.ndarray:
