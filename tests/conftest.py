@@ -55,6 +55,19 @@ def key_cache(tmp_path_factory) -> Path:
     return folder
 
 
+#: Dask settings of the tests' cluster (its worker gets them from its nanny). Dask's defaults wake the scheduler, the
+#: nanny and the worker every 20 ms (the event-loop tick) and 10 times a second (memory), and sample the running
+#: report's stack 100 times a second (the profiler): measured, an idle cluster took 1.7 CPU-s in 20 s (0.2 with
+#: these), and the 3 main reports on it 18-24 CPU-s (16-17).
+QUIET_CLUSTER = {
+    "distributed.admin.tick.interval": "1s",
+    "distributed.admin.system-monitor.interval": "5s",
+    "distributed.worker.memory.monitor-interval": "5s",
+    "distributed.worker.profile.enabled": False,
+    "distributed.scheduler.work-stealing": False,
+}
+
+
 @pytest.fixture(scope="session")
 def cluster(key_cache) -> str:
     """The address of a Dask LocalCluster of one worker process (one thread) kept for the test session (for each
@@ -69,10 +82,11 @@ def cluster(key_cache) -> str:
     scheduler's web page takes any free port: 8787 may be another cluster's.)"""
     import logging
 
+    import dask
     from distributed import LocalCluster
 
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0",
-                      silence_logs=logging.ERROR) as local:
+    with dask.config.set(QUIET_CLUSTER), LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                                      dashboard_address=":0", silence_logs=logging.ERROR) as local:
         yield local.scheduler_address
 
 
@@ -118,15 +132,16 @@ def write_rows(path: Path, header: list[str], rows: list[list[str]]) -> None:
 
 
 @pytest.fixture(scope="session")
-def site(tmp_path_factory) -> Path:
+def site(tmp_path_factory, on_cluster) -> Path:
     """One real build of every report and of two daily reports (with their index), read by test_reports.py (by one
-    module only: under `pytest -n` each worker would build it again). On one local worker per command: measured,
-    that costs less CPU than the session's Dask cluster (a command's Dask client and the cluster's own upkeep)."""
+    module only: under `pytest -n` each worker would build it again), on the session's Dask cluster, whose kernel
+    and Chromium serve the worker's other modules too (measured: 55 CPU-s for this module and test_build.py, against
+    70 with a local worker per command, which starts its own kernel and Chromium)."""
     import subprocess
     import sys
 
     root = tmp_path_factory.mktemp("site")
-    where = ["--out", str(root / "reports"), "--figures", str(root / "figures"), *ONE_WORKER]
+    where = ["--out", str(root / "reports"), "--figures", str(root / "figures"), *on_cluster]
     for command in (["build"], ["backfill", "--from", "2020-02-27", "--to", "2020-02-28"]):
         result = subprocess.run([sys.executable, "-m", "escalation", *command, *where], capture_output=True,
                                 text=True, timeout=1200, stdin=subprocess.DEVNULL)
