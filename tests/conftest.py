@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import csv
+import io
+import logging
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -102,6 +105,35 @@ def tables():
     return load_tables(paths.DATA_DIR)
 
 
+def escalation(*args: str) -> subprocess.CompletedProcess:
+    """`escalation ARGS` run in this process (click's CliRunner) and answered as `subprocess.run` would: exit code,
+    stdout, and stderr with the log lines the command prints there. For commands whose subject is what they build
+    and publish: a new interpreter would spend about 2 CPU-s importing pandas, Dask and the package (measured: a
+    tiny report on the session's cluster, 2.4-3.7 CPU-s in a subprocess, 0.2-0.3 here). What only a process of its
+    own shows (its stderr a pipe, a traceback printed, a kill, the lock held by another process, the local pool)
+    is tested on the real command in a subprocess."""
+    from click.testing import CliRunner
+
+    from escalation.cli import main
+
+    logged = io.StringIO()
+    handler = logging.StreamHandler(logged)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)  # as the command's own logging.basicConfig, which does nothing under pytest
+    try:
+        result = CliRunner().invoke(main, list(args))
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception  # what the real command would print as a traceback
+    return subprocess.CompletedProcess(["escalation", *args], result.exit_code, result.stdout,
+                                       result.stderr + logged.getvalue())
+
+
 #: For builds of several reports whose parallelism is not under test: under `pytest -n` the cores are busy with
 #: other tests already, and each worker of a build starts its own kernel and Chromium (about 15 s of CPU).
 ONE_WORKER = ("--workers", "1")
@@ -137,13 +169,9 @@ def site(tmp_path_factory, on_cluster) -> Path:
     module only: under `pytest -n` each worker would build it again), on the session's Dask cluster, whose kernel
     and Chromium serve the worker's other modules too (measured: 55 CPU-s for this module and test_build.py, against
     70 with a local worker per command, which starts its own kernel and Chromium)."""
-    import subprocess
-    import sys
-
     root = tmp_path_factory.mktemp("site")
     where = ["--out", str(root / "reports"), "--figures", str(root / "figures"), *on_cluster]
     for command in (["build"], ["backfill", "--from", "2020-02-27", "--to", "2020-02-28"]):
-        result = subprocess.run([sys.executable, "-m", "escalation", *command, *where], capture_output=True,
-                                text=True, timeout=1200, stdin=subprocess.DEVNULL)
+        result = escalation(*command, *where)
         assert result.returncode == 0, result.stderr
     return root / "reports"

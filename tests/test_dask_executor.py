@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 
 import pytest
+from conftest import escalation
 from test_backfill import backfill_command
 from test_kernel_reuse import REUSED, printed
 
@@ -29,9 +29,8 @@ def test_a_worker_keeps_its_kernel_from_one_build_to_the_next_and_the_next_build
         notebooks = tmp_path / name
         notebooks.mkdir()
         shutil.copy(REUSED / f"{name}.ipynb", notebooks)
-        result = subprocess.run([sys.executable, "-m", "escalation", "build", "--notebooks", str(notebooks),
-                                 "--param", f"data_dir={paths.DATA_DIR}", "--out", str(out), *on_cluster],
-                                capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
+        result = escalation("build", "--notebooks", str(notebooks), "--param", f"data_dir={paths.DATA_DIR}", "--out",
+                            str(out), *on_cluster)
         assert result.returncode == 0, result.stderr
     first = out / "50_leave_traces" / "50_leave_traces.html"
     second = out / "51_find_no_traces" / "51_find_no_traces.html"
