@@ -1,7 +1,7 @@
 """Timeouts and kills of a build: a hung cell and a build killed with `kill -9` on the local executor, whose pool is
-under test (its workers, their kernels and Chromium, which must not outlive the build); a cell deaf to interrupts,
-ended by the report timeout, on the session's Dask cluster (`on_cluster`), as is the build after each, which shows
-that the lock was freed.
+under test (its workers, their kernels and Chromium, which must not outlive the build), the real command in a
+subprocess; a cell deaf to interrupts, ended by the report timeout, and the build after each, which shows that the
+lock was freed, on the session's Dask cluster (`on_cluster`), the command in the test's process (`escalation`).
 
 Every process of a build under test carries a marker in its environment, so that the test can find them all.
 """
@@ -18,8 +18,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import TEST_NOTEBOOKS
-from test_build_hardening import build_command
+from conftest import TEST_NOTEBOOKS, escalation
+from test_build_hardening import build_args, build_command
 
 from escalation import paths
 
@@ -92,15 +92,13 @@ def test_a_hung_cell_fails_at_the_cell_timeout_a_deaf_one_at_the_report_timeout_
     assert "built 40_tiny in" in result.stderr, "the other report did not go on"
     assert json.loads((out / "_failed" / "50_tiny.error.json").read_text()) == {"report": "50_tiny", "error": hung}
     assert wait_until_gone(marker) == [], "a process of the build outlived it"
-    ended = subprocess.run(build_command(deaf, out, "--report-timeout", "8", "--param", f"data_dir={paths.DATA_DIR}",
-                                         *on_cluster), capture_output=True, text=True, timeout=600,
-                           stdin=subprocess.DEVNULL)
+    ended = escalation(*build_args(deaf, out, "--report-timeout", "8", "--param", f"data_dir={paths.DATA_DIR}",
+                                   *on_cluster))
     assert ended.returncode == 1, ended.stderr
     deaf_error = f"60_deaf.ipynb (60_deaf): {HUNG_CELL} was still running when the report timeout (8 s) ended it"
     assert deaf_error in ended.stderr
     assert json.loads((out / "_failed" / "60_deaf.error.json").read_text())["error"] == deaf_error
-    again = subprocess.run(build_command(TEST_NOTEBOOKS / "passing", out, *on_cluster), capture_output=True, text=True,
-                           timeout=600, stdin=subprocess.DEVNULL)
+    again = escalation(*build_args(TEST_NOTEBOOKS / "passing", out, *on_cluster))
     assert again.returncode == 0, again.stderr
 
 
@@ -126,6 +124,5 @@ def test_killing_the_build_kills_its_workers_and_kernels_and_frees_the_lock(tmp_
     finally:
         for pid in build_processes(marker):
             os.kill(pid, signal.SIGKILL)
-    again = subprocess.run(build_command(TEST_NOTEBOOKS / "passing", out, *on_cluster), capture_output=True, text=True,
-                           timeout=600, stdin=subprocess.DEVNULL)
+    again = escalation(*build_args(TEST_NOTEBOOKS / "passing", out, *on_cluster))
     assert again.returncode == 0, again.stderr
