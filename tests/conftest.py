@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import csv
+import io
+import logging
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -55,6 +58,19 @@ def key_cache(tmp_path_factory) -> Path:
     return folder
 
 
+#: Dask settings of the tests' cluster (its worker gets them from its nanny). Dask's defaults wake the scheduler, the
+#: nanny and the worker every 20 ms (the event-loop tick) and 10 times a second (memory), and sample the running
+#: report's stack 100 times a second (the profiler): measured, an idle cluster took 1.7 CPU-s in 20 s (0.2 with
+#: these), and the 3 main reports on it 18-24 CPU-s (16-17).
+QUIET_CLUSTER = {
+    "distributed.admin.tick.interval": "1s",
+    "distributed.admin.system-monitor.interval": "5s",
+    "distributed.worker.memory.monitor-interval": "5s",
+    "distributed.worker.profile.enabled": False,
+    "distributed.scheduler.work-stealing": False,
+}
+
+
 @pytest.fixture(scope="session")
 def cluster(key_cache) -> str:
     """The address of a Dask LocalCluster of one worker process (one thread) kept for the test session (for each
@@ -69,10 +85,11 @@ def cluster(key_cache) -> str:
     scheduler's web page takes any free port: 8787 may be another cluster's.)"""
     import logging
 
+    import dask
     from distributed import LocalCluster
 
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0",
-                      silence_logs=logging.ERROR) as local:
+    with dask.config.set(QUIET_CLUSTER), LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                                      dashboard_address=":0", silence_logs=logging.ERROR) as local:
         yield local.scheduler_address
 
 
@@ -86,6 +103,35 @@ def on_cluster(cluster) -> tuple[str, ...]:
 def tables():
     """The tables shipped in data/, validated."""
     return load_tables(paths.DATA_DIR)
+
+
+def escalation(*args: str) -> subprocess.CompletedProcess:
+    """`escalation ARGS` run in this process (click's CliRunner) and answered as `subprocess.run` would: exit code,
+    stdout, and stderr with the log lines the command prints there. For commands whose subject is what they build
+    and publish: a new interpreter would spend about 2 CPU-s importing pandas, Dask and the package (measured: a
+    tiny report on the session's cluster, 2.4-3.7 CPU-s in a subprocess, 0.2-0.3 here). What only a process of its
+    own shows (its stderr a pipe, a traceback printed, a kill, the lock held by another process, the local pool)
+    is tested on the real command in a subprocess."""
+    from click.testing import CliRunner
+
+    from escalation.cli import main
+
+    logged = io.StringIO()
+    handler = logging.StreamHandler(logged)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)  # as the command's own logging.basicConfig, which does nothing under pytest
+    try:
+        result = CliRunner().invoke(main, list(args))
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception  # what the real command would print as a traceback
+    return subprocess.CompletedProcess(["escalation", *args], result.exit_code, result.stdout,
+                                       result.stderr + logged.getvalue())
 
 
 #: For builds of several reports whose parallelism is not under test: under `pytest -n` the cores are busy with
@@ -118,17 +164,14 @@ def write_rows(path: Path, header: list[str], rows: list[list[str]]) -> None:
 
 
 @pytest.fixture(scope="session")
-def site(tmp_path_factory) -> Path:
+def site(tmp_path_factory, on_cluster) -> Path:
     """One real build of every report and of two daily reports (with their index), read by test_reports.py (by one
-    module only: under `pytest -n` each worker would build it again). On one local worker per command: measured,
-    that costs less CPU than the session's Dask cluster (a command's Dask client and the cluster's own upkeep)."""
-    import subprocess
-    import sys
-
+    module only: under `pytest -n` each worker would build it again), on the session's Dask cluster, whose kernel
+    and Chromium serve the worker's other modules too (measured: 55 CPU-s for this module and test_build.py, against
+    70 with a local worker per command, which starts its own kernel and Chromium)."""
     root = tmp_path_factory.mktemp("site")
-    where = ["--out", str(root / "reports"), "--figures", str(root / "figures"), *ONE_WORKER]
+    where = ["--out", str(root / "reports"), "--figures", str(root / "figures"), *on_cluster]
     for command in (["build"], ["backfill", "--from", "2020-02-27", "--to", "2020-02-28"]):
-        result = subprocess.run([sys.executable, "-m", "escalation", *command, *where], capture_output=True,
-                                text=True, timeout=1200, stdin=subprocess.DEVNULL)
+        result = escalation(*command, *where)
         assert result.returncode == 0, result.stderr
     return root / "reports"

@@ -8,7 +8,9 @@ middle figures the more recent, never below low).
 
 from __future__ import annotations
 
+import copy
 import csv
+import functools
 from collections import defaultdict
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
@@ -21,8 +23,9 @@ LOCAL = timezone(timedelta(hours=3))
 
 
 def rows(table: str, data_dir: Path = paths.DATA_DIR) -> list[dict]:
-    with (data_dir / f"{table}.csv").open(encoding="utf-8", newline="") as handle:
-        return list(csv.DictReader(handle))
+    """The table's rows, each a fresh dict (the file is parsed once per version: the rules below read it per claim)."""
+    path = data_dir / f"{table}.csv"
+    return [dict(row) for row in _parsed(path, *_version(path), _read_rows)]
 
 
 def moment(text: str) -> datetime:
@@ -54,7 +57,27 @@ def current_claims(as_of: datetime, start: date, end: date, measure: str = "kill
 
 
 def case() -> dict:
-    return yaml.safe_load((paths.DATA_DIR / "case.yaml").read_text(encoding="utf-8"))
+    path = paths.DATA_DIR / "case.yaml"
+    return copy.deepcopy(_parsed(path, *_version(path), _read_yaml))
+
+
+def _version(path: Path) -> tuple[int, int]:
+    stat = path.stat()
+    return stat.st_mtime_ns, stat.st_size
+
+
+@functools.cache
+def _parsed(path: Path, modified: int, size: int, read):
+    return read(path)
+
+
+def _read_rows(path: Path) -> tuple[dict, ...]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        return tuple(csv.DictReader(handle))
+
+
+def _read_yaml(path: Path) -> dict:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
 
 
 def stance(claim: dict) -> str:

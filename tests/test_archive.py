@@ -83,10 +83,15 @@ def test_a_copied_folder_shares_one_plotly_and_opens_offline(shared, tmp_path):
     assert drawn(dom) == CHARTS
 
 
-def test_a_self_contained_report_opens_offline_alone(notebook, tmp_path, cluster):
-    out = tmp_path / "reports"
-    assert [r.status for r in run(notebook, out, cluster, self_contained=True).results] == ["ok"]
-    assert not (out / "_assets").exists()
+def test_switching_to_a_self_contained_report_rebuilds_it_drops_the_unused_plotly_and_it_opens_offline_alone(
+        shared, tmp_path, notebook, cluster):
+    """On a copy of the shared build (its figures too, so that only the form differs)."""
+    out = shutil.copytree(shared.parent, tmp_path / "site", symlinks=True) / "reports"
+    assert list((out / "_assets").glob("plotly-*.min.js"))
+    result = run(notebook, out, cluster, self_contained=True)
+    assert [r.name for r in result.results] == ["60_charts"]
+    assert [r.status for r in result.results] == ["ok"]
+    assert not (out / "_assets").exists(), "no report loads the shared plotly.js any more"
     alone = tmp_path / "alone" / "report.html"
     alone.parent.mkdir()
     shutil.copyfile(out / "60_charts" / "60_charts.html", alone)
@@ -94,15 +99,6 @@ def test_a_self_contained_report_opens_offline_alone(notebook, tmp_path, cluster
     dom, requested = render(alone)
     assert requested == []
     assert drawn(dom) == CHARTS
-
-
-def test_switching_forms_rebuilds_and_drops_the_unused_plotly(notebook, tmp_path, cluster):
-    out = tmp_path / "reports"
-    run(notebook, out, cluster)
-    assert list((out / "_assets").glob("plotly-*.min.js"))
-    result = run(notebook, out, cluster, self_contained=True)
-    assert [r.name for r in result.results] == ["60_charts"]
-    assert not (out / "_assets").exists(), "no report loads the shared plotly.js any more"
 
 
 @pytest.mark.parametrize("deleted", ["60_charts/60_charts.html", "60_charts/tables/event-map.csv",

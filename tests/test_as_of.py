@@ -1,16 +1,14 @@
-"""What was known when: reports built as of a moment show only what had been published by then (on the session's
-Dask cluster, `on_cluster`)."""
+"""What was known when: reports built as of a moment show only what had been published by then (the command run in the
+test's process, `escalation`, its reports on the session's Dask cluster, `on_cluster`)."""
 
 from __future__ import annotations
 
 import csv
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import BALYUN
+from conftest import BALYUN, escalation
 
 from escalation import paths
 
@@ -27,11 +25,9 @@ def build_as_of(out: Path, as_of: str, on_cluster: tuple[str, ...], *reports: st
         notebooks.mkdir(parents=True)
         for name in reports:
             shutil.copy(paths.NOTEBOOKS_DIR / f"{name}.ipynb", notebooks)
-    result = subprocess.run(
-        [sys.executable, "-m", "escalation", "build", "--param", f"as_of={as_of}", "--out", str(out),
-         "--figures", str(out.parent / "figures"), "--notebooks", str(notebooks),
-         "--param", f"data_dir={paths.DATA_DIR}", *on_cluster],
-        capture_output=True, text=True, timeout=900, stdin=subprocess.DEVNULL)
+    result = escalation("build", "--param", f"as_of={as_of}", "--out", str(out), "--figures",
+                        str(out.parent / "figures"), "--notebooks", str(notebooks), "--param",
+                        f"data_dir={paths.DATA_DIR}", *on_cluster)
     assert result.returncode == 0, result.stderr
     return out
 

@@ -1,9 +1,9 @@
 """Scheduled runs: daily backfill that skips unchanged reports, survives being killed, and rebuilds
 byte for byte. Runs on a copy of the shipped data over three days (26–28 February). The module's first backfill
-runs on the local executor, the later runs on the session's Dask cluster (`on_cluster`; skipping, publishing and
-the lock stay with the command), so that a forced rebuild on the cluster shows that the executor changes where
-reports run, not what they are; the run that is killed is local too: killing it must take its local workers with
-it."""
+runs on the local executor, in a subprocess; the later runs in the test's process (`escalation`), their reports on
+the session's Dask cluster (`on_cluster`; skipping, publishing and the lock stay with the command), so that a
+forced rebuild on the cluster shows that the executor changes where reports run, not what they are; the run that is
+killed is a local one in a subprocess too: killing it must take its local workers with it."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ONE_WORKER, read_rows, write_rows
+from conftest import ONE_WORKER, escalation, read_rows, write_rows
 from filelock import FileLock
 
 from escalation import paths
@@ -28,15 +28,24 @@ pytestmark = pytest.mark.slow
 DAYS = ["2020-02-26", "2020-02-27", "2020-02-28"]
 
 
+def backfill_args(data: Path, out: Path, *extra: str) -> list[str]:
+    return ["backfill", "--from", DAYS[0], "--to", DAYS[-1], "--param", f"data_dir={data}", "--out", str(out),
+            "--figures", str(out.parent / "figures"), "--build-time", "2026-01-01T00:00:00+00:00", *extra]
+
+
 def backfill_command(data: Path, out: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "escalation", "backfill", "--from", DAYS[0], "--to", DAYS[-1],
-            "--param", f"data_dir={data}", "--out", str(out), "--figures", str(out.parent / "figures"),
-            "--build-time", "2026-01-01T00:00:00+00:00", *extra]
+    return [sys.executable, "-m", "escalation", *backfill_args(data, out, *extra)]
 
 
 def backfill(data: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
+    """The real command in a subprocess (the local executor's workers, the lock held by another process)."""
     return subprocess.run(backfill_command(data, out, *extra), capture_output=True, text=True, timeout=900,
                           stdin=subprocess.DEVNULL)
+
+
+def backfill_on(on_cluster: tuple[str, ...], data: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
+    """The command in the test's process (`escalation`), its reports on the session's cluster."""
+    return escalation(*backfill_args(data, out, *extra, *on_cluster))
 
 
 def built(result: subprocess.CompletedProcess) -> list[str]:
@@ -114,7 +123,7 @@ def test_reports_are_linked_to_the_previous_and_next_day(first_run):
 def test_a_repeated_run_with_no_change_executes_nothing(first_run, on_cluster):
     data, out = first_run
     before = fingerprint(out)
-    result = backfill(data, out, *on_cluster)
+    result = backfill_on(on_cluster, data, out)
     assert result.returncode == 0, result.stderr
     assert built(result) == []
     assert "0 built, 3 unchanged" in result.stdout
@@ -124,7 +133,7 @@ def test_a_repeated_run_with_no_change_executes_nothing(first_run, on_cluster):
 def test_a_changed_claim_rebuilds_exactly_the_reports_that_could_see_it(first_run, on_cluster):
     data, out = first_run
     change_claim_published_on(data, DAYS[1])
-    result = backfill(data, out, *on_cluster)
+    result = backfill_on(on_cluster, data, out)
     assert result.returncode == 0, result.stderr
     assert built(result) == [f"daily/{DAYS[1]}", f"daily/{DAYS[2]}"], "26 February could not know the claim"
 
@@ -135,12 +144,12 @@ def test_forced_rebuild_on_a_dask_cluster_is_byte_identical_to_the_local_executo
     reports, tables and figures, and the same manifests except for their timings."""
     data, out = first_run
     before = fingerprint(out)
-    result = backfill(data, out, "--force", *on_cluster)
+    result = backfill_on(on_cluster, data, out, "--force")
     assert result.returncode == 0, result.stderr
     assert built(result) == [f"daily/{d}" for d in DAYS]
     assert all(f"built daily/{day} in" in result.stderr for day in DAYS)
     assert fingerprint(out) == before
-    again = backfill(data, out, *on_cluster)
+    again = backfill_on(on_cluster, data, out)
     assert again.returncode == 0 and built(again) == [], "an unchanged report was rebuilt on the cluster"
 
 
@@ -170,10 +179,10 @@ def test_a_run_killed_midway_leaves_valid_reports_and_the_next_run_completes_it(
         assert manifest["status"] == "ok"
         assert (folder / manifest["html"]).read_text().rstrip().endswith("</html>")
         assert (folder / manifest["plotly_js"]).stat().st_size > 1_000_000, "the shared plotly.js is whole"
-    result = backfill(data, out, *on_cluster)
+    result = backfill_on(on_cluster, data, out)
     assert result.returncode == 0, result.stderr
     assert f"daily/{DAYS[0]}" not in built(result), "the day finished before the kill is not rebuilt"
     assert built(result), "the days the killed run did not finish are rebuilt"
     assert not list(out.glob(".staging-*")) and not list(out.rglob(".prev-*"))
-    again = backfill(data, out, *on_cluster)
+    again = backfill_on(on_cluster, data, out)
     assert built(again) == []

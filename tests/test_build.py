@@ -35,11 +35,13 @@ def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-@pytest.fixture
-def built(tmp_path, on_cluster) -> tuple[Path, subprocess.CompletedProcess]:
-    """A passing build into a fresh folder, and the finished command (its stderr is a pipe, as under cron)."""
-    out = tmp_path / "reports"
-    result = run_build("--out", str(out), "--figures", str(tmp_path / "figures"), *on_cluster)
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, on_cluster) -> tuple[Path, subprocess.CompletedProcess]:
+    """A passing build into a fresh folder, and the finished command (its stderr is a pipe, as under cron): built
+    once for the tests that read it; a test that builds into it again works on a copy."""
+    root = tmp_path_factory.mktemp("built")
+    out = root / "reports"
+    result = run_build("--out", str(out), "--figures", str(root / "figures"), *on_cluster)
     assert result.returncode == 0, result.stderr
     return out, result
 
@@ -59,7 +61,7 @@ def test_a_passing_build_publishes_report_manifest_and_index(built):
 
 def test_a_raising_notebook_fails_the_build_keeps_the_last_good_report_until_a_later_success(built, tmp_path,
                                                                                              on_cluster):
-    built, _ = built
+    built = shutil.copytree(built[0], tmp_path / "reports", symlinks=True)  # the published links are relative
     report = built / "50_tiny" / "50_tiny.html"
     before = digest(report)
     result = run_build("--out", str(built), "--figures", str(tmp_path / "figures"), *on_cluster,

@@ -1,9 +1,11 @@
 """A build under hostile conditions: kills during publishing, full and foreign filesystems, odd windows, bad
 options (hung cells and killed builds: test_timeouts_and_kills.py).
 
-Most tests run the real command on tiny notebooks: the committed ones under tests/notebooks and
+Most tests run the command on tiny notebooks: the committed ones under tests/notebooks and
 copies made here (a chart drawn by a generated notebook, two reports to catch a mixed publish),
-their reports on the session's Dask cluster (`on_cluster`) but for the build killed while it publishes.
+their reports on the session's Dask cluster (`on_cluster`) but for the build killed while it publishes. The
+command runs in a subprocess where its own process is under test (its exit code and messages for bad options and
+full disks, a kill), else in the test's process (`escalation`).
 Tests that need a second filesystem mount a tmpfs (possible as root); they are skipped, saying so,
 where mounting is impossible.
 """
@@ -23,7 +25,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import ONE_WORKER, TEST_NOTEBOOKS
+from conftest import ONE_WORKER, TEST_NOTEBOOKS, escalation
 
 from escalation import charts, images, metrics, paths
 from escalation.build import default_figures_dir
@@ -46,8 +48,12 @@ def run_cli(*args: str, env: dict | None = None, timeout: int = 600) -> subproce
                           timeout=timeout, stdin=subprocess.DEVNULL, env=env)
 
 
+def build_args(notebooks: Path, out: Path, *extra: str) -> list[str]:
+    return ["build", "--notebooks", str(notebooks), "--out", str(out), *extra]
+
+
 def build_command(notebooks: Path, out: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "escalation", "build", "--notebooks", str(notebooks), "--out", str(out), *extra]
+    return [sys.executable, "-m", "escalation", *build_args(notebooks, out, *extra)]
 
 
 def tiny_notebook(folder: Path, name: str, body: str) -> Path:
@@ -331,8 +337,7 @@ def test_a_kill_during_publish_leaves_the_previous_build_whole_until_the_next_ru
     """The killed build runs its reports on a local worker, which dies with it; the builds before and after it run
     on the cluster."""
     out = tmp_path / "reports"
-    first = subprocess.run(build_command(two_reports, out, "--param", "label=one", *on_cluster), capture_output=True,
-                           text=True, timeout=600, stdin=subprocess.DEVNULL)
+    first = escalation(*build_args(two_reports, out, "--param", "label=one", *on_cluster))
     assert first.returncode == 0, first.stderr
     before = visible_files(out)
     assert labels(out) == {"50_first": "one", "51_second": "one"}
@@ -342,8 +347,7 @@ def test_a_kill_during_publish_leaves_the_previous_build_whole_until_the_next_ru
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     assert visible_files(out) == before, "a reader sees part of the killed build"
     assert labels(out) == {"50_first": "one", "51_second": "one"}
-    again = subprocess.run(build_command(two_reports, out, "--param", "label=two", *on_cluster), capture_output=True,
-                           text=True, timeout=600, stdin=subprocess.DEVNULL)
+    again = escalation(*build_args(two_reports, out, "--param", "label=two", *on_cluster))
     assert again.returncode == 0, again.stderr
     assert labels(out) == {"50_first": "two", "51_second": "two"}
     index = (out / "index.html").read_text()
@@ -371,8 +375,8 @@ def test_reports_on_another_filesystem_than_their_figures(tmpfs, tmp_path, on_cl
     out, figures = other / "reports", tmp_path / "figures"
     figures.mkdir()
     assert os.stat(other).st_dev != os.stat(figures).st_dev
-    result = run_cli("build", "--notebooks", str(notebooks), "--out", str(out), "--figures", str(figures),
-                     *on_cluster)
+    result = escalation("build", "--notebooks", str(notebooks), "--out", str(out), "--figures", str(figures),
+                        *on_cluster)
     assert result.returncode == 0, result.stderr
     assert (out / "50_heatmap" / "50_heatmap.html").is_file()
     assert (figures / "tiny-heatmap.svg").read_text().lstrip().startswith("<svg")
@@ -385,17 +389,17 @@ def test_a_nested_output_folder_keeps_its_figures_and_stays_out_of_the_main_inde
     tiny_notebook(notebooks, "50_heatmap", HEATMAP_BODY)
     main, main_figures = tmp_path / "reports", tmp_path / "figures"
     nested = main / "as-of-0300"
-    first = run_cli("build", "--notebooks", str(notebooks), "--out", str(main), "--figures", str(main_figures),
-                    *on_cluster)
+    first = escalation("build", "--notebooks", str(notebooks), "--out", str(main), "--figures", str(main_figures),
+                       *on_cluster)
     assert first.returncode == 0, first.stderr
     main_svg = (main_figures / "tiny-heatmap.svg").read_bytes()
-    second = run_cli("build", "--notebooks", str(notebooks), "--out", str(nested), "--param", "label=nested",
-                     *on_cluster)
+    second = escalation("build", "--notebooks", str(notebooks), "--out", str(nested), "--param", "label=nested",
+                        *on_cluster)
     assert second.returncode == 0, second.stderr
     assert "tiny heatmap nested" in (nested / "figures" / "tiny-heatmap.svg").read_text()
     assert (main_figures / "tiny-heatmap.svg").read_bytes() == main_svg, "the nested build overwrote main figures"
-    rebuilt = run_cli("build", "--notebooks", str(notebooks), "--out", str(main), "--figures", str(main_figures),
-                      "--force", *on_cluster)
+    rebuilt = escalation("build", "--notebooks", str(notebooks), "--out", str(main), "--figures", str(main_figures),
+                         "--force", *on_cluster)
     assert rebuilt.returncode == 0, rebuilt.stderr
     index = (main / "index.html").read_text()
     assert 'href="50_heatmap/50_heatmap.html"' in index
@@ -406,14 +410,13 @@ def test_a_nested_output_folder_keeps_its_figures_and_stays_out_of_the_main_inde
 @pytest.mark.slow
 def test_every_notebook_builds_for_an_early_as_of(tmp_path, on_cluster):
     out = tmp_path / "reports"
-    built = run_cli("build", "--out", str(out), "--param", "as_of=2020-02-10T00:00+03:00", *on_cluster, timeout=900)
+    built = escalation("build", "--out", str(out), "--param", "as_of=2020-02-10T00:00+03:00", *on_cluster)
     assert built.returncode == 0, built.stderr
     assert sorted(m.parent.name for m in out.glob("*/manifest.json")) == [
         "01_events_overview", "02_casualty_claims", "03_escalation_summary"]
     reconciliation = (out / "02_casualty_claims" / "tables" / "reconciliation.csv").read_text().splitlines()
     assert len(reconciliation) == 1, "no running total was published by 10 February"
-    daily = run_cli("backfill", "--from", "2020-02-01", "--to", "2020-02-01", "--out", str(out), *on_cluster,
-                    timeout=900)
+    daily = escalation("backfill", "--from", "2020-02-01", "--to", "2020-02-01", "--out", str(out), *on_cluster)
     assert daily.returncode == 0, daily.stderr
     assert (out / "daily" / "2020-02-01" / "situation_report_2020-02-01.html").is_file()
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from browser import render
 from click.testing import CliRunner
-from conftest import TEST_NOTEBOOKS, read_rows, write_rows
+from conftest import TEST_NOTEBOOKS, escalation, read_rows, write_rows
 from hostile_corpus import HOSTILE_STRINGS, HOSTILE_URLS, VARIANTS, copy_data, line_of, row_count
 from synthetic_exports import acled_rows, write_acled
 
@@ -319,10 +319,8 @@ def test_a_report_built_from_hostile_data_runs_no_script_even_when_every_link_is
     notebooks.mkdir()
     shutil.copy(paths.NOTEBOOKS_DIR / "03_escalation_summary.ipynb", notebooks)
     out = tmp_path / "reports"
-    result = subprocess.run(
-        [sys.executable, "-m", "escalation", "build", "--notebooks", str(notebooks), "--out", str(out),
-         "--figures", str(tmp_path / "figures"), "--param", f"data_dir={data_copy}", *on_cluster],
-        capture_output=True, text=True, timeout=900, stdin=subprocess.DEVNULL)
+    result = escalation("build", "--notebooks", str(notebooks), "--out", str(out), "--figures",
+                        str(tmp_path / "figures"), "--param", f"data_dir={data_copy}", *on_cluster)
     assert result.returncode == 0, result.stderr
     page = out / "03_escalation_summary" / "03_escalation_summary.html"
     html = page.read_text(encoding="utf-8")

@@ -1,7 +1,7 @@
-"""Timeouts and kills of a build on the local executor: a hung cell, a cell deaf to interrupts, a build killed
-with `kill -9`. What is under test is the local pool itself (its workers, their kernels and Chromium, which must
-not outlive the build), so these builds run on local workers; the build after each, which shows that the lock
-was freed, runs on the session's Dask cluster (`on_cluster`).
+"""Timeouts and kills of a build: a hung cell and a build killed with `kill -9` on the local executor, whose pool is
+under test (its workers, their kernels and Chromium, which must not outlive the build), the real command in a
+subprocess; a cell deaf to interrupts, ended by the report timeout, and the build after each, which shows that the
+lock was freed, on the session's Dask cluster (`on_cluster`), the command in the test's process (`escalation`).
 
 Every process of a build under test carries a marker in its environment, so that the test can find them all.
 """
@@ -18,8 +18,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import TEST_NOTEBOOKS
-from test_build_hardening import build_command
+from conftest import TEST_NOTEBOOKS, escalation
+from test_build_hardening import build_args, build_command
 
 from escalation import paths
 
@@ -50,44 +50,55 @@ def wait_until_gone(marker: str, limit: float = 15) -> list[int]:
 
 
 @pytest.fixture
-def hung_deaf_and_passing(tmp_path) -> Path:
-    """A notebook folder with a passing report (40_tiny), the hung one (50_tiny), and the hung one made deaf to
-    interrupts (60_deaf: its `ignore_interrupts` parameter set to true in the notebook, the others keep false)."""
-    folder = tmp_path / "notebooks"
+def hung_and_passing(tmp_path) -> Path:
+    """A notebook folder with a passing report (40_tiny) and the hung one (50_tiny)."""
+    folder = tmp_path / "hung"
     folder.mkdir()
     shutil.copy(TEST_NOTEBOOKS / "passing" / "50_tiny.ipynb", folder / "40_tiny.ipynb")
     shutil.copy(TEST_NOTEBOOKS / "hanging" / "50_tiny.ipynb", folder / "50_tiny.ipynb")
-    deaf = nbformat.read(TEST_NOTEBOOKS / "hanging" / "50_tiny.ipynb", as_version=4)
-    (parameters,) = [cell for cell in deaf.cells if "parameters" in cell.metadata.get("tags", [])]
+    return folder
+
+
+@pytest.fixture
+def deaf(tmp_path) -> Path:
+    """A notebook folder with the hung report made deaf to interrupts (60_deaf: its `ignore_interrupts` parameter
+    set to true in the notebook)."""
+    folder = tmp_path / "deaf"
+    folder.mkdir()
+    notebook = nbformat.read(TEST_NOTEBOOKS / "hanging" / "50_tiny.ipynb", as_version=4)
+    (parameters,) = [cell for cell in notebook.cells if "parameters" in cell.metadata.get("tags", [])]
     assert "ignore_interrupts = False" in parameters.source
     parameters.source = parameters.source.replace("ignore_interrupts = False", "ignore_interrupts = True")
-    nbformat.write(deaf, folder / "60_deaf.ipynb")
+    nbformat.write(notebook, folder / "60_deaf.ipynb")
     return folder
 
 
 def test_a_hung_cell_fails_at_the_cell_timeout_a_deaf_one_at_the_report_timeout_and_the_next_build_runs(
-        hung_deaf_and_passing, tmp_path, on_cluster):
-    """One build of three reports on two local workers: one hangs and is interrupted at the cell
-    timeout, one ignores the interrupt and is ended by the report timeout, and the passing one goes on. (One build
-    for both timeouts: each local build starts its workers' kernels and Chromium.)"""
+        hung_and_passing, deaf, tmp_path, on_cluster):
+    """A build of two reports on two local workers: one hangs and is interrupted at the cell timeout, the other
+    goes on, and no process of the build outlives it. Then a build of a report deaf to the interrupt, ended by the
+    report timeout, on the session's cluster: its runner is warm, so the report timeout bounds that report alone
+    (beside a passing report on fresh local workers it would bound that one too, which on a busy machine may wait
+    for its worker's warm-up: 40 s of waiting instead of 8). The build after both runs."""
     out = tmp_path / "reports"
     marker = f"ESCALATION_TEST_RUN={tmp_path}"
     env = {**os.environ, "ESCALATION_TEST_RUN": str(tmp_path)}
-    # the report timeout also bounds the passing report, the first on a worker still warming up on a busy machine
-    result = subprocess.run(build_command(hung_deaf_and_passing, out, "--workers", "2", "--cell-timeout", "3",
-                                          "--report-timeout", "40", "--param", f"data_dir={paths.DATA_DIR}"),
+    result = subprocess.run(build_command(hung_and_passing, out, "--workers", "2", "--cell-timeout", "3",
+                                          "--param", f"data_dir={paths.DATA_DIR}"),
                             capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL, env=env)
     assert result.returncode == 1, result.stderr
     hung = f"50_tiny.ipynb (50_tiny): {HUNG_CELL} ran longer than the cell timeout (3 s) and was interrupted"
-    deaf = f"60_deaf.ipynb (60_deaf): {HUNG_CELL} was still running when the report timeout (40 s) ended it"
     assert hung in result.stderr
-    assert deaf in result.stderr
     assert "built 40_tiny in" in result.stderr, "the other report did not go on"
     assert json.loads((out / "_failed" / "50_tiny.error.json").read_text()) == {"report": "50_tiny", "error": hung}
-    assert json.loads((out / "_failed" / "60_deaf.error.json").read_text())["error"] == deaf
     assert wait_until_gone(marker) == [], "a process of the build outlived it"
-    again = subprocess.run(build_command(TEST_NOTEBOOKS / "passing", out, *on_cluster), capture_output=True, text=True,
-                           timeout=600, stdin=subprocess.DEVNULL)
+    ended = escalation(*build_args(deaf, out, "--report-timeout", "8", "--param", f"data_dir={paths.DATA_DIR}",
+                                   *on_cluster))
+    assert ended.returncode == 1, ended.stderr
+    deaf_error = f"60_deaf.ipynb (60_deaf): {HUNG_CELL} was still running when the report timeout (8 s) ended it"
+    assert deaf_error in ended.stderr
+    assert json.loads((out / "_failed" / "60_deaf.error.json").read_text())["error"] == deaf_error
+    again = escalation(*build_args(TEST_NOTEBOOKS / "passing", out, *on_cluster))
     assert again.returncode == 0, again.stderr
 
 
@@ -113,6 +124,5 @@ def test_killing_the_build_kills_its_workers_and_kernels_and_frees_the_lock(tmp_
     finally:
         for pid in build_processes(marker):
             os.kill(pid, signal.SIGKILL)
-    again = subprocess.run(build_command(TEST_NOTEBOOKS / "passing", out, *on_cluster), capture_output=True, text=True,
-                           timeout=600, stdin=subprocess.DEVNULL)
+    again = escalation(*build_args(TEST_NOTEBOOKS / "passing", out, *on_cluster))
     assert again.returncode == 0, again.stderr
