@@ -39,7 +39,7 @@ WARM_UP_FIGURE = {"data": [{"type": "scatter", "x": [0], "y": [0]}], "layout": {
 
 #: The browsers kaleido may draw with, the first found on PATH: Debian's old headless shell (its package
 #: chromium-headless-shell) is the same Chromium without the browser's interface, and draws byte-identical PNG and
-#: SVG files for about 3 s of CPU less per start (7.2 against 9.9 CPU-s for the 11 Idlib charts: no interface
+#: SVG files for about 3 s of CPU less per start (7.2 against 9.9 CPU-s for the shipped case's 11 charts: no interface
 #: renderer, a lighter browser and GPU process), which every worker and every `write_figures` pays.
 BROWSERS = ("chromium-headless-shell", "chromium")
 
