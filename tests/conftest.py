@@ -83,8 +83,6 @@ def cluster(key_cache) -> str:
     test sets for one build (the build time, a kill point, a marker) acts in the build's own process, as the lock,
     the keys and publishing do, and reaches the worker only through the report's parameters and timeouts. (The
     scheduler's web page takes any free port: 8787 may be another cluster's.)"""
-    import logging
-
     import dask
     from distributed import LocalCluster
 

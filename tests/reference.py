@@ -18,6 +18,7 @@ from pathlib import Path
 import yaml
 
 from escalation import paths
+from escalation.incremental import file_identity
 
 LOCAL = timezone(timedelta(hours=3))
 
@@ -25,7 +26,7 @@ LOCAL = timezone(timedelta(hours=3))
 def rows(table: str, data_dir: Path = paths.DATA_DIR) -> list[dict]:
     """The table's rows, each a fresh dict (the file is parsed once per version: the rules below read it per claim)."""
     path = data_dir / f"{table}.csv"
-    return [dict(row) for row in _parsed(path, *_version(path), _read_rows)]
+    return [dict(row) for row in _parsed(path, file_identity(path), _read_rows)]
 
 
 def moment(text: str) -> datetime:
@@ -58,16 +59,12 @@ def current_claims(as_of: datetime, start: date, end: date, measure: str = "kill
 
 def case() -> dict:
     path = paths.DATA_DIR / "case.yaml"
-    return copy.deepcopy(_parsed(path, *_version(path), _read_yaml))
-
-
-def _version(path: Path) -> tuple[int, int]:
-    stat = path.stat()
-    return stat.st_mtime_ns, stat.st_size
+    return copy.deepcopy(_parsed(path, file_identity(path), _read_yaml))
 
 
 @functools.cache
-def _parsed(path: Path, modified: int, size: int, read):
+def _parsed(path: Path, identity: tuple, read):
+    """`read(path)`, once per version of the file (`identity`, the package's rule for a changed file)."""
     return read(path)
 
 
