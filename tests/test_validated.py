@@ -110,3 +110,15 @@ def test_an_import_keeps_its_validation_for_the_first_report(tmp_path, monkeypat
     no_validation(monkeypatch)
     assert_same(validated.load(out), fresh)
     assert len(fresh.events) == 12
+
+
+def test_a_cached_table_comes_back_in_one_chunk_per_column():
+    """Parquet gives a column per row group; taking rows from one chunk is many times faster."""
+    import pyarrow as pa
+
+    parts = [pa.table({"id": ["a", "b"], "n": [1, None]}), pa.table({"id": ["c", None], "n": [3, 4]})]
+    table = pa.concat_tables(parts)
+    assert table.column("id").num_chunks == 2
+    joined = validated._one_chunk(table)
+    assert [column.num_chunks for column in joined.columns] == [1, 1]
+    assert joined.to_pydict() == {"id": ["a", "b", "c", None], "n": [1, None, 3, 4]}
