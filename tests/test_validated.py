@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 from click.testing import CliRunner
 from conftest import read_rows, write_rows
@@ -114,8 +115,6 @@ def test_an_import_keeps_its_validation_for_the_first_report(tmp_path, monkeypat
 
 def test_a_cached_table_comes_back_in_one_chunk_per_column():
     """Parquet gives a column per row group; taking rows from one chunk is many times faster."""
-    import pyarrow as pa
-
     parts = [pa.table({"id": ["a", "b"], "n": [1, None]}), pa.table({"id": ["c", None], "n": [3, 4]})]
     table = pa.concat_tables(parts)
     assert table.column("id").num_chunks == 2
