@@ -751,16 +751,10 @@ def displacement(tables: Tables, window: Window) -> go.Figure:
 
 
 # 9 ------------------------------------------------------------------------------------------------
-def _phases_table(tables: Tables, window: Window) -> pd.DataFrame:
-    intensity = metrics.hdx_signals(metrics.daily_intensity(tables, window))
-    starts = set(metrics.change_points(intensity))
-    return intensity.assign(phase_starts=intensity["day"].isin(starts))
-
-
-@chart("escalation-phases", _phases_table)
+@chart("escalation-phases", metrics.intensity_phases)
 def escalation_phases(tables: Tables, window: Window) -> go.Figure:
     """Daily intensity with ruptures change points, ACLED's weekly surge rule and HDX's 30-day rule."""
-    table = _phases_table(tables, window)
+    table = metrics.intensity_phases(tables, window)
     weekly = metrics.weekly_surge(tables, window)
     fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.07,
                         subplot_titles=("Daily events and deaths, with change points (ruptures)",

@@ -122,8 +122,9 @@ class _SameTables:
 
 def _kept(function):
     """Keep the last few results of `function(tables, window, ...)` (functools.lru_cache), for the very same table
-    objects and window only: a report asks for the same known events and ranges in many charts, and at a million
-    rows each costs seconds. Callers get a copy (Arrow columns are shared, not copied: they are immutable)."""
+    objects and window only: a report asks for the same known events and ranges in many charts, and a chart's
+    builder and the report filing its table ask for the same table; at a million rows each costs seconds. Callers
+    get a copy (Arrow columns are shared, not copied: they are immutable)."""
     signature = inspect.signature(function)
 
     @functools.lru_cache(maxsize=KEPT_RESULTS)
@@ -343,6 +344,7 @@ def focal_event(tables: Tables) -> str | None:
     return str(counts.sort_index().idxmax()) if len(counts) else None
 
 
+@_kept
 def claim_history(tables: Tables, window: Window, event_id: str | None = None) -> pd.DataFrame:
     """Every claim about one event (default: the focal incident) on the focal party and measure, in order of
     publication, as known at `as_of`."""
@@ -356,6 +358,7 @@ def claim_history(tables: Tables, window: Window, event_id: str | None = None) -
                     "value_low", "value_high", "value_text", "source_id"]]
 
 
+@_kept
 def daily_event_counts(tables: Tables, window: Window) -> pd.DataFrame:
     """Events per day and event type over the whole period, zero-filled, with a 7-day rolling mean."""
     events = known_events(tables, window)
@@ -429,6 +432,7 @@ def latest_displacement(tables: Tables, window: Window) -> pd.DataFrame:
     return series.loc[series["date"] == series["date"].max()].reset_index(drop=True)
 
 
+@_kept
 def cumulative_deaths(tables: Tables, window: Window) -> pd.DataFrame:
     """Per day and party up to the window's last day (never past `as_of`), deaths from incident claims summed
     from the start of the period (low/best/high)."""
@@ -446,6 +450,7 @@ def cumulative_deaths(tables: Tables, window: Window) -> pd.DataFrame:
     return table[columns]
 
 
+@_kept
 def incident_claims(tables: Tables, window: Window) -> pd.DataFrame:
     """Each claimant's current figure per incident about the focal party, beside the incident's low/best/high."""
     party, measure = tables.case.focal.party, tables.case.focal.measure
@@ -512,6 +517,7 @@ def _sums_at(changes: pd.DataFrame, first_day, last_day, moments: pd.Series) -> 
     return padded.iloc[position].reset_index(drop=True).astype("int64")
 
 
+@_kept
 def reconciliation(tables: Tables, window: Window) -> pd.DataFrame:
     """Each running total of the focal party's deaths as reported, beside the sum of incident claims known at
     that moment."""
@@ -572,6 +578,7 @@ def map_points(tables: Tables, window: Window) -> pd.DataFrame:
 TERRITORY_SUB_TYPES = ("Government regains territory", "Non-state actor overtakes territory")
 
 
+@_kept
 def territorial_changes(tables: Tables, window: Window) -> pd.DataFrame:
     """Every reported change of control: where, when, to whom and from whom."""
     events = known_events(tables, window)
@@ -582,6 +589,7 @@ def territorial_changes(tables: Tables, window: Window) -> pd.DataFrame:
     return changes[columns].sort_values(["event_date", "location"]).reset_index(drop=True)
 
 
+@_kept
 def displacement_series(tables: Tables, window: Window) -> pd.DataFrame:
     """Figures of the case's displacement measure published by `as_of`, dated within the period or before it
     (none when the case charts no displacement)."""
@@ -596,6 +604,7 @@ def displacement_series(tables: Tables, window: Window) -> pd.DataFrame:
     return series[columns].sort_values(["date", "published_at"]).reset_index(drop=True)
 
 
+@_kept
 def actor_pairs(tables: Tables, window: Window) -> pd.DataFrame:
     """Event counts by actor1 × actor2 (events with no second actor counted under '(none)')."""
     events = known_events(tables, window)
@@ -609,6 +618,7 @@ def comparison(tables: Tables) -> Comparison | None:
     return tables.case.comparisons[0] if tables.case.comparisons else None
 
 
+@_kept
 def claimed_versus_killed(tables: Tables, window: Window) -> pd.DataFrame:
     """Per day: the case comparison's claimed measure (e.g. 'neutralised') by the claimants of one party, against
     one claimant's deaths, about the same parties. Empty when the case defines no comparison."""
@@ -679,6 +689,14 @@ def change_points(intensity: pd.DataFrame) -> list[pd.Timestamp]:
     return [intensity["day"].iloc[int(end)] for end in ends[:-1]]
 
 
+@_kept
+def intensity_phases(tables: Tables, window: Window) -> pd.DataFrame:
+    """Daily intensity with the HDX-style signal and the first day of each phase (`change_points`)."""
+    intensity = hdx_signals(daily_intensity(tables, window))
+    starts = set(change_points(intensity))
+    return intensity.assign(phase_starts=intensity["day"].isin(starts))
+
+
 def weekly_surge(tables: Tables, window: Window) -> pd.DataFrame:
     """ACLED's surge rule on weekly events: a week ≥ 100% above the mean of the 4 weeks before it,
     when that mean is at least 1. Weeks start on `window.week_start`."""
@@ -742,10 +760,9 @@ def find_events(tables: Tables, text: str) -> pd.DataFrame:
 __all__ = ["actor_pairs", "as_days", "BEST_RULE", "change_points", "comparison", "changes_since", "claim_history",
            "cited_ids", "cumulative_deaths", "current_event_claims", "daily_event_counts", "daily_intensity",
            "displacement_series", "event_deaths", "event_ranges", "find_events", "hdx_signals", "incident_claims",
-           "incident_sum_at", "incident_sum_over_time", "key_figures", "known_claims", "known_events",
-           "latest_displacement", "map_points", "claimed_versus_killed", "graded_claims",
-           "focal_event",
-           "reconciliation", "territorial_changes", "weekly_surge", "Window"]
+           "incident_sum_at", "incident_sum_over_time", "intensity_phases", "key_figures", "known_claims",
+           "known_events", "latest_displacement", "map_points", "claimed_versus_killed", "graded_claims",
+           "focal_event", "reconciliation", "territorial_changes", "weekly_surge", "Window"]
 
 
 def __dir__() -> list[str]:
