@@ -69,7 +69,9 @@ def _cells(column: pd.Series) -> pa.Array:
     """One column's cells as the csv module writes them (str of each value, empty when missing, quoted when
     needed), text neutralised."""
     kind = column.dtype
-    if pd.api.types.is_object_dtype(kind) or isinstance(kind, pd.StringDtype | pd.CategoricalDtype):
+    arrow_text = isinstance(kind, pd.StringDtype) and kind.storage != "python"  # read by Arrow as it is
+    if pd.api.types.is_object_dtype(kind) or isinstance(kind, pd.CategoricalDtype) or (
+            isinstance(kind, pd.StringDtype) and not arrow_text):
         values = column.astype(object).to_numpy()
         try:
             return _text(pa.array(values, pa.string(), from_pandas=True), None)

@@ -61,25 +61,52 @@ def claim_stances(claims: pd.DataFrame, claimant_party: Mapping[str, str], party
 
 
 def grade_incidents(current: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """Grade and confirmed figure per incident from each claimant's current claim.
+    """Grade and confirmed figure per incident from each claimant's current claim, in the order of the keys.
 
     `current` holds one row per claimant and incident with `stance`, `independent` (bool: a third party
     of an independent affiliation), `originator`, `value_low` and `value_high`."""
-    frame = current.assign(top=current["value_high"].fillna(current["value_low"]).astype("float64"),
-                           figure=current["value_low"].astype("float64"))
-    own = frame.loc[frame["stance"] == "own"].groupby(keys)["figure"].max().rename("own_figure")
-    others_top = frame.loc[frame["stance"] != "own"].groupby(keys)["top"].max().rename("others_top")
-    not_adversary = (frame["stance"] != "adversary").groupby([frame[k] for k in keys]).sum().rename("not_adversary")
-    independent = frame.loc[(frame["stance"] == "third_party") & frame["independent"].astype(bool)]
+    group = current.groupby(keys, sort=True).ngroup().to_numpy()
+    kept = group >= 0  # rows with a missing key belong to no incident
+    firsts = np.unique(group[kept], return_index=True)[1]
+    grades, confirmed = grade_groups(group[kept], current.loc[kept])
+    return current.loc[kept, keys].iloc[firsts].reset_index(drop=True).assign(grade=grades, confirmed=confirmed)
+
+
+def grade_groups(group: np.ndarray, current: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """`grade_incidents` for claims already numbered by incident (`group`: 0, 1... for each row of `current`):
+    the grade and the confirmed figure of each incident, in numpy over the numbers (pandas' grouping by text
+    keys took seconds at a million claims)."""
+    groups = int(group.max(initial=-1)) + 1
+    stance = current["stance"].astype(object).to_numpy()
+    figure = current["value_low"].astype("float64").to_numpy()
+    top = current["value_high"].astype("float64").to_numpy()
+    top = np.where(np.isnan(top), figure, top)
+    own, adversary = stance == "own", stance == "adversary"
+    own_figure = _largest(group[own], figure[own], groups)
+    others_top = _largest(group[~own], top[~own], groups)
+    not_adversary = np.bincount(group[~adversary], minlength=groups)
     # each originator's largest figure; the second largest of those is a figure two originators both reach
-    per_originator = (independent.groupby([*keys, "originator"])["figure"].max().reset_index()
-                      .sort_values([*keys, "figure"], ascending=[True] * len(keys) + [False]))
-    second = per_originator.loc[per_originator.groupby(keys).cumcount() == 1]
-    agreed = second.set_index(keys)["figure"].rename("agreed_figure")
-    graded = pd.concat([not_adversary, own, others_top, agreed], axis=1).reset_index()
-    denied = graded["own_figure"].eq(0) & graded["others_top"].gt(0)
-    contested = denied | graded["not_adversary"].eq(0)
-    confirmed_figure = graded[["own_figure", "agreed_figure"]].max(axis=1)
-    graded["grade"] = np.select([contested, confirmed_figure.notna()], ["contested", "confirmed"], "single-source")
-    graded["confirmed"] = confirmed_figure.where(graded["grade"] == "confirmed", 0).astype("int64")
-    return graded[[*keys, "grade", "confirmed"]]
+    independent = (stance == "third_party") & current["independent"].astype(bool).to_numpy()
+    originator = pd.factorize(current["originator"].loc[independent])[0]
+    per_originator = pd.DataFrame({"group": group[independent], "originator": originator,
+                                   "figure": figure[independent]}).groupby(["group", "originator"])["figure"].max()
+    incidents = per_originator.index.get_level_values("group").to_numpy()
+    order = np.lexsort((-per_originator.to_numpy(), incidents))  # by incident, largest figure first
+    incidents, figures = incidents[order], per_originator.to_numpy()[order]
+    rank = np.arange(len(incidents)) - np.searchsorted(incidents, incidents)
+    agreed = np.full(groups, np.nan)
+    agreed[incidents[rank == 1]] = figures[rank == 1]
+    with np.errstate(invalid="ignore"):
+        denied = (own_figure == 0) & (others_top > 0)
+    contested = denied | (not_adversary == 0)
+    confirmed_figure = np.fmax(own_figure, agreed)
+    grades = np.select([contested, ~np.isnan(confirmed_figure)], ["contested", "confirmed"], "single-source")
+    confirmed = np.where(grades == "confirmed", np.nan_to_num(confirmed_figure), 0).astype("int64")
+    return grades, confirmed
+
+
+def _largest(group: np.ndarray, values: np.ndarray, groups: int) -> np.ndarray:
+    """The largest of `values` per group (NaN for a group without one; NaN values are skipped)."""
+    largest = np.full(groups, np.nan)
+    np.fmax.at(largest, group, values)
+    return largest

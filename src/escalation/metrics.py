@@ -86,6 +86,12 @@ class Window:
                 f"({self.zone_label()})")
 
 
+#: Text as Arrow keeps it: a million texts without a Python string each...
+ARROW_TEXT = pd.ArrowDtype(pa.string())
+#: ...and pandas' own text type kept by Arrow, for tables that analysts split and match with `.str` as text.
+TEXT = pd.StringDtype("pyarrow")
+
+
 def as_days(dates: pd.Series) -> pd.Series:
     """Arrow dates as pandas day timestamps, for ranges, grouping and plotting (cast by Arrow, not one Python
     date at a time)."""
@@ -196,11 +202,11 @@ def current_event_claims(tables: Tables, window: Window) -> pd.DataFrame:
     claims = known_claims(tables, window)
     in_period = (claims["scope"] == "event") & _event_days(claims).between(window.start, window.end)
     claims = rows_where(claims[[*CURRENT_CLAIM_COLUMNS, "claim_id"]], in_period)
-    group = _group_numbers(claims, ["event_id", "party", "measure", "claimant"])
+    group = _group_numbers(claims, ["event_id", "party", "measure", "claimant"], ordered=False)
     # in order of publication (then claim id; Arrow sorts the text, as Python compares it), the last claim of
     # each group; rows with a missing key have none
     ordered = pc.sort_indices(pa.table({"published": _seconds(claims["published_at"]),
-                                        "claim": _arrow(claims["claim_id"].astype(pd.ArrowDtype(pa.string())))}),
+                                        "claim": _arrow(claims["claim_id"].astype(ARROW_TEXT))}),
                               sort_keys=[("published", "ascending", "at_start"),
                                          ("claim", "ascending", "at_start")]).to_numpy()
     latest = ordered[~pd.Series(group[ordered]).duplicated(keep="last").to_numpy() & (group[ordered] >= 0)]
@@ -268,9 +274,10 @@ def _ranges(current: pd.DataFrame, keys: list[str], detail: bool = False) -> pd.
     lower = ordered[starts + np.maximum(sizes // 2 - 1, 0)]
     newer_lower = (sizes % 2 == 0) & (published[lower] > published[upper])
     ranges["best"] = np.where(newer_lower, values[lower], values[upper])
-    graded = current[["stance", "independent", "originator", "value_low", "value_high"]].assign(_group=group)
-    grades = grading.grade_incidents(graded.loc[group >= 0], ["_group"]).set_index("_group")
-    ranges = ranges.join(grades)
+    graded = current[["stance", "independent", "originator", "value_low", "value_high"]]
+    grouped = group >= 0
+    grades, confirmed = grading.grade_groups(group[grouped], graded if grouped.all() else graded.loc[grouped])
+    ranges = ranges.assign(grade=grades, confirmed=confirmed)  # both per group number, as the ranges are
     ranges["low"] = ranges["confirmed"]
     ranges["best"] = ranges[["best", "low"]].max(axis=1)
     return ranges.reset_index(drop=True)
@@ -290,17 +297,18 @@ def _page_lists(group: np.ndarray, source_ids: pd.Series) -> pd.api.extensions.E
     return _joined(pages["source_id"], np.flatnonzero(np.r_[True, page_groups[1:] != page_groups[:-1]]), ";")
 
 
-def _group_numbers(frame: pd.DataFrame, keys: list[str]) -> np.ndarray:
+def _group_numbers(frame: pd.DataFrame, keys: list[str], ordered: bool = True) -> np.ndarray:
     """Each row's group of `keys`, numbered 0, 1... in the sorted order of the keys' values (the order of
-    groupby's groups); -1 where a key is missing (groupby leaves such rows out).
+    groupby's groups); -1 where a key is missing (groupby leaves such rows out). Without `ordered`, in an
+    order of no meaning, for callers that only tell the groups apart: sorting a million ids takes a second.
 
-    The keys' sorted codes are combined into one number per row (mixed radix) and numbered by one sort; the
+    The keys' codes are combined into one number per row (mixed radix) and numbered by one sort; the
     numbers are renumbered first only when the next key would overflow them."""
     numbers = np.zeros(len(frame), dtype=np.int64)
     missing = np.zeros(len(frame), dtype=bool)
     span = 1  # numbers lie in 0..span-1
     for key in keys:
-        codes, uniques = pd.factorize(frame[key], sort=True)
+        codes, uniques = pd.factorize(frame[key], sort=ordered)
         missing |= codes < 0
         width = max(len(uniques), 1)
         if span * width >= 2**62:
@@ -326,9 +334,9 @@ def _seconds(moments: pd.Series) -> np.ndarray:
 def _joined(texts: pd.Series, starts: np.ndarray, separator: str) -> pd.api.extensions.ExtensionArray:
     """The texts of each group (consecutive rows from each of `starts`) joined, by Arrow in one pass; kept as
     Arrow text (a million Python strings would cost a few hundred MB)."""
-    values = _arrow(texts.astype(pd.ArrowDtype(pa.string())))
+    values = _arrow(texts.astype(ARROW_TEXT))
     lists = pa.ListArray.from_arrays(pa.array(np.r_[starts, len(values)], pa.int32()), values)
-    return pd.array(pc.binary_join(lists, separator), dtype=pd.ArrowDtype(pa.string()))
+    return pd.array(pc.binary_join(lists, separator), dtype=ARROW_TEXT)
 
 
 def focal_event(tables: Tables) -> str | None:
@@ -378,7 +386,7 @@ def daily_event_counts(tables: Tables, window: Window) -> pd.DataFrame:
 def cited_ids(source_ids: pd.Series) -> list[str]:
     """The distinct ids in cells of ';'-separated source ids, sorted (split and counted by Arrow: a million cells
     joined into one Python string took seconds)."""
-    cells = pa.array(source_ids.astype(pd.ArrowDtype(pa.string())))
+    cells = pa.array(source_ids.astype(ARROW_TEXT))
     ids = pc.unique(pc.list_flatten(pc.split_pattern(cells.fill_null(""), ";")))
     return sorted(set(ids.to_pylist()) - {""})
 
@@ -389,35 +397,46 @@ KEY_FIGURE_COLUMNS = ["figure", "value_low", "value_high", "grade", "high_single
 
 def key_figures(tables: Tables, window: Window) -> pd.DataFrame:
     """The headline numbers of the period, each a range with its sources, and how much of each death range
-    rests on single-source and contested incidents (their high figures, which the low edge leaves out)."""
+    rests on single-source and contested incidents (their high figures, which the low edge leaves out).
+
+    Its text columns are pandas' text kept by Arrow (`TEXT`): a large case has a figure per incident, and a
+    million Python strings cost seconds and hundreds of MB."""
     label = window.local(window.as_of).isoformat()
     focal_party = tables.case.focal.party
     events = known_events(tables, window)
     rows = [{"figure": "events", "value_low": len(events), "value_high": len(events), "as_of": label,
              "source_ids": ";".join(cited_ids(events["source_ids"]))}]
     ranges = event_ranges(tables, window, "killed")
-    for party, group in ranges.groupby("party", sort=True):
-        rows.append({"figure": f"killed.{party}", "value_low": int(group["low"].sum()),
-                     "value_high": int(group["high"].sum()),
-                     "high_single_source": int(group.loc[group["grade"] == "single-source", "high"].sum()),
-                     "high_contested": int(group.loc[group["grade"] == "contested", "high"].sum()), "as_of": label,
-                     "source_ids": ";".join(cited_ids(group["source_ids"]))})
-    incidents = ranges.loc[ranges["party"] == focal_party]
-    high = incidents["high"].astype("int64")
+    parties = ranges["party"]
+    high = ranges["high"].astype("int64")
+    single_source = high.where(ranges["grade"] == "single-source", 0)
+    contested = high.where(ranges["grade"] == "contested", 0)
+    for party in sorted(parties.dropna().unique()):
+        of_party = (parties == party).to_numpy(dtype=bool, na_value=False)
+        rows.append({"figure": f"killed.{party}", "value_low": int(ranges["low"].to_numpy()[of_party].sum()),
+                     "value_high": int(high.to_numpy()[of_party].sum()),
+                     "high_single_source": int(single_source.to_numpy()[of_party].sum()),
+                     "high_contested": int(contested.to_numpy()[of_party].sum()), "as_of": label,
+                     "source_ids": ";".join(cited_ids(rows_where(ranges["source_ids"], of_party)))})
+    focal = (parties == focal_party).to_numpy(dtype=bool, na_value=False)
+    incidents = rows_where(ranges[["event_id", "low", "grade", "source_ids"]], focal)
+    event_ids = _arrow(incidents["event_id"].astype(ARROW_TEXT))
     per_incident = pd.DataFrame({
-        "figure": f"killed.{focal_party}." + incidents["event_id"].astype(str),
-        "value_low": incidents["low"].astype("int64"), "value_high": high, "grade": incidents["grade"],
-        "high_single_source": high.where(incidents["grade"] == "single-source", 0),
-        "high_contested": high.where(incidents["grade"] == "contested", 0), "as_of": label,
-        "source_ids": incidents["source_ids"]})
+        "figure": pd.array(pc.binary_join_element_wise(f"killed.{focal_party}.", event_ids, ""), dtype=TEXT),
+        "value_low": incidents["low"].astype("int64"), "value_high": high.to_numpy()[focal],
+        "grade": incidents["grade"].astype(TEXT), "high_single_source": single_source.to_numpy()[focal],
+        "high_contested": contested.to_numpy()[focal],
+        "as_of": pd.array(pa.nulls(len(incidents), pa.string()).fill_null(label), dtype=TEXT),
+        "source_ids": incidents["source_ids"].astype(TEXT)})
     displaced = latest_displacement(tables, window)
     tail = []
     if not displaced.empty:
         tail.append({"figure": "displaced", "value_low": int(displaced["value_low"].min()),
                      "value_high": int(displaced["value_high"].fillna(displaced["value_low"]).max()),
                      "as_of": label, "source_ids": ";".join(sorted(set(displaced["source_id"])))})
-    parts = [pd.DataFrame(rows, columns=KEY_FIGURE_COLUMNS), per_incident,
-             pd.DataFrame(tail, columns=KEY_FIGURE_COLUMNS)]
+    text = {column: TEXT for column in ("figure", "grade", "as_of", "source_ids")}
+    parts = [pd.DataFrame(rows, columns=KEY_FIGURE_COLUMNS).astype(text), per_incident,
+             pd.DataFrame(tail, columns=KEY_FIGURE_COLUMNS).astype(text)]
     figures = pd.concat([part for part in parts if len(part)], ignore_index=True)[KEY_FIGURE_COLUMNS]
     for column in ("high_single_source", "high_contested"):
         figures[column] = figures[column].astype("Int64")
@@ -554,9 +573,9 @@ def event_deaths(tables: Tables, window: Window) -> pd.DataFrame:
     """Known events with the best, low and high deaths over all parties (0 where no claim)."""
     events = known_events(tables, window)
     ranges = event_ranges(tables, window, "killed")
-    group = _group_numbers(ranges, ["event_id"])
+    group = _group_numbers(ranges, ["event_id"], ordered=False)
     figures = ["low", "best", "high"]
-    sums = ranges[figures].astype("int64").groupby(group).sum()  # per event_id, in the order of the ids
+    sums = ranges[figures].astype("int64").groupby(group).sum()  # per event_id, in the order of their numbers
     ids = ranges["event_id"].iloc[np.unique(group, return_index=True)[1]]
     position = _positions(events["event_id"], ids).to_numpy(zero_copy_only=False)
     found = ~np.isnan(position)
