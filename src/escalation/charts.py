@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.resources import files
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
@@ -625,13 +626,20 @@ def _draw_cells(fig: go.Figure, points: pd.DataFrame, x_range: list[float], y_ra
     (best); returns the caption's sentence on how they were aggregated."""
     span = max(x_range[1] - x_range[0], y_range[1] - y_range[0])
     size = next((s for s in MAP_CELL_SIZES if s * MAP_GRID_CELLS >= span), MAP_CELL_SIZES[-1])
-    column = (points["longitude"].astype(float) // size).astype("int64")
-    row = (points["latitude"].astype(float) // size).astype("int64")
-    located = points.assign(cell_x=column, cell_y=row, place=points["location"].astype(str))
-    cells = located.groupby(["cell_x", "cell_y"]).agg(events=("event_id", "size"), deaths=("best", "sum"))
+    # places by their rank among the distinct place names: grouped as numbers, ties broken by name
+    codes, distinct = pd.factorize(points["location"], use_na_sentinel=False)
+    names = np.asarray(pd.Series(distinct).astype(str), dtype=object)
+    order = np.argsort(names, kind="stable")
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    located = pd.DataFrame({"cell_x": (points["longitude"].astype(float) // size).astype("int64").to_numpy(),
+                            "cell_y": (points["latitude"].astype(float) // size).astype("int64").to_numpy(),
+                            "place": rank[codes], "best": points["best"].to_numpy()})
+    cells = located.groupby(["cell_x", "cell_y"]).agg(events=("place", "size"), deaths=("best", "sum"))
     busiest = (located.groupby(["cell_x", "cell_y", "place"]).size().rename("n").reset_index()
                .sort_values(["cell_x", "cell_y", "n", "place"], ascending=[True, True, False, True])
                .drop_duplicates(["cell_x", "cell_y"]).set_index(["cell_x", "cell_y"]))
+    busiest["place"] = names[order][busiest["place"].to_numpy()]
     cells = cells.join(busiest).reset_index()
     cells["lon"] = (cells["cell_x"] + 0.5) * size
     cells["lat"] = (cells["cell_y"] + 0.5) * size

@@ -77,19 +77,23 @@ def grade_groups(group: np.ndarray, current: pd.DataFrame) -> tuple[np.ndarray, 
     the grade and the confirmed figure of each incident, in numpy over the numbers (pandas' grouping by text
     keys took seconds at a million claims)."""
     groups = int(group.max(initial=-1)) + 1
-    stance = current["stance"].astype(object).to_numpy()
-    figure = current["value_low"].astype("float64").to_numpy()
-    top = current["value_high"].astype("float64").to_numpy()
+
+    def stance_is(stance: str) -> np.ndarray:
+        return (current["stance"] == stance).to_numpy(dtype=bool, na_value=False)
+
+    figure = current["value_low"].to_numpy(dtype="float64", na_value=np.nan)
+    top = current["value_high"].to_numpy(dtype="float64", na_value=np.nan)
     top = np.where(np.isnan(top), figure, top)
-    own, adversary = stance == "own", stance == "adversary"
+    own, adversary = stance_is("own"), stance_is("adversary")
     own_figure = _largest(group[own], figure[own], groups)
     others_top = _largest(group[~own], top[~own], groups)
     not_adversary = np.bincount(group[~adversary], minlength=groups)
     # each originator's largest figure; the second largest of those is a figure two originators both reach
-    independent = (stance == "third_party") & current["independent"].astype(bool).to_numpy()
-    originator = pd.factorize(current["originator"].loc[independent])[0]
+    independent = stance_is("third_party") & current["independent"].astype(bool).to_numpy()
+    originator = pd.factorize(current["originator"].loc[independent])[0]  # -1: no originator, no source
     per_originator = pd.DataFrame({"group": group[independent], "originator": originator,
-                                   "figure": figure[independent]}).groupby(["group", "originator"])["figure"].max()
+                                   "figure": figure[independent]}).loc[originator >= 0]
+    per_originator = per_originator.groupby(["group", "originator"])["figure"].max()
     incidents = per_originator.index.get_level_values("group").to_numpy()
     order = np.lexsort((-per_originator.to_numpy(), incidents))  # by incident, largest figure first
     incidents, figures = incidents[order], per_originator.to_numpy()[order]
