@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pandas as pd
 
 from escalation.grading import claim_stances, grade_incidents
@@ -73,3 +75,39 @@ def test_incidents_are_graded_separately():
                    ("e2", "p", "Ministry", "own", False, "Agency X", 2, 2),
                    ("e3", "p", "Monitor", "third_party", True, "Agency X", 3, 3))
     assert graded(frame) == {"e1": ("contested", 0), "e2": ("confirmed", 2), "e3": ("single-source", 0)}
+
+
+def test_grades_of_many_mixed_incidents_follow_the_rule_claim_by_claim():
+    """Grading runs on numbered incidents in numpy; here each incident is graded again by the rule, in plain Python
+    over its claims (own side's largest figure; the second largest of the independent originators' largest ones)."""
+    rng = random.Random(7)
+    rows = []
+    for incident in range(300):
+        for claim in range(rng.randint(1, 5)):
+            stance = rng.choice(["own", "adversary", "third_party", "third_party"])
+            low = rng.choice([0, 1, 2, 3, 5, 8])
+            rows.append((f"e{incident:03d}", rng.choice(["p", "q"]), f"claimant{claim}", stance,
+                         rng.random() < 0.7, rng.choice(["Agency X", "Agency Y", "Agency Z", None]), low,
+                         rng.choice([None, low, low + 4])))
+    frame = claims(*rows)
+
+    def by_rule(group):
+        own = [r.value_low for r in group.itertuples() if r.stance == "own"]
+        others_top = [r.value_low if pd.isna(r.value_high) else r.value_high
+                      for r in group.itertuples() if r.stance != "own"]
+        per_originator = {}
+        for r in group.itertuples():
+            if r.stance == "third_party" and r.independent and r.originator is not None:
+                per_originator[r.originator] = max(per_originator.get(r.originator, r.value_low), r.value_low)
+        agreed = sorted(per_originator.values(), reverse=True)[1:2]
+        if (own and max(own) == 0 and others_top and max(others_top) > 0) or all(
+                r.stance == "adversary" for r in group.itertuples()):
+            return "contested", 0
+        confirmed = [*([max(own)] if own else []), *agreed]
+        return ("confirmed", max(confirmed)) if confirmed else ("single-source", 0)
+
+    expected = {key: by_rule(group) for key, group in frame.groupby(KEYS)}
+    graded = {(row.event_id, row.party): (row.grade, row.confirmed)
+              for row in grade_incidents(frame, KEYS).itertuples()}
+    assert graded == expected
+    assert {grade for grade, _ in expected.values()} == {"contested", "confirmed", "single-source"}

@@ -26,6 +26,7 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 STANCES = ("own", "adversary", "third_party")
 GRADES = ("confirmed", "single-source", "contested")
@@ -72,7 +73,7 @@ def grade_incidents(current: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     return current.loc[kept, keys].iloc[firsts].reset_index(drop=True).assign(grade=grades, confirmed=confirmed)
 
 
-def grade_groups(group: np.ndarray, current: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+def grade_groups(group: np.ndarray, current: pd.DataFrame) -> tuple[pd.api.extensions.ExtensionArray, np.ndarray]:
     """`grade_incidents` for claims already numbered by incident (`group`: 0, 1... for each row of `current`):
     the grade and the confirmed figure of each incident, in numpy over the numbers (pandas' grouping by text
     keys took seconds at a million claims)."""
@@ -91,12 +92,15 @@ def grade_groups(group: np.ndarray, current: pd.DataFrame) -> tuple[np.ndarray, 
     # each originator's largest figure; the second largest of those is a figure two originators both reach
     independent = stance_is("third_party") & current["independent"].astype(bool).to_numpy()
     originator = pd.factorize(current["originator"].loc[independent])[0]  # -1: no originator, no source
-    per_originator = pd.DataFrame({"group": group[independent], "originator": originator,
-                                   "figure": figure[independent]}).loc[originator >= 0]
-    per_originator = per_originator.groupby(["group", "originator"])["figure"].max()
-    incidents = per_originator.index.get_level_values("group").to_numpy()
-    order = np.lexsort((-per_originator.to_numpy(), incidents))  # by incident, largest figure first
-    incidents, figures = incidents[order], per_originator.to_numpy()[order]
+    known = originator >= 0
+    incidents, originator, figures = group[independent][known], originator[known], figure[independent][known]
+    order = np.lexsort((-figures, originator, incidents))  # by incident and originator, largest figure first
+    incidents, originator, figures = incidents[order], originator[order], figures[order]
+    largest = np.diff(incidents, prepend=-1) != 0
+    largest[1:] |= originator[1:] != originator[:-1]
+    incidents, figures = incidents[largest], figures[largest]
+    order = np.lexsort((-figures, incidents))  # by incident, largest figure first
+    incidents, figures = incidents[order], figures[order]
     rank = np.arange(len(incidents)) - np.searchsorted(incidents, incidents)
     agreed = np.full(groups, np.nan)
     agreed[incidents[rank == 1]] = figures[rank == 1]
@@ -104,9 +108,11 @@ def grade_groups(group: np.ndarray, current: pd.DataFrame) -> tuple[np.ndarray, 
         denied = (own_figure == 0) & (others_top > 0)
     contested = denied | (not_adversary == 0)
     confirmed_figure = np.fmax(own_figure, agreed)
-    grades = np.select([contested, ~np.isnan(confirmed_figure)], ["contested", "confirmed"], "single-source")
-    confirmed = np.where(grades == "confirmed", np.nan_to_num(confirmed_figure), 0).astype("int64")
-    return grades, confirmed
+    grade = np.select([contested, ~np.isnan(confirmed_figure)], [GRADES.index("contested"), GRADES.index("confirmed")],
+                      GRADES.index("single-source"))
+    confirmed = np.where(grade == GRADES.index("confirmed"), np.nan_to_num(confirmed_figure), 0).astype("int64")
+    # as Arrow text: a million grades without a Python string each
+    return pd.array(pa.array(GRADES).take(grade), dtype=pd.ArrowDtype(pa.string())), confirmed
 
 
 def _largest(group: np.ndarray, values: np.ndarray, groups: int) -> np.ndarray:
