@@ -274,6 +274,7 @@ def _execute(todo: list[ReportJob], keys: dict[str, str], data_dirs: dict[str, P
                 publish([result])
 
         results = reports.run_all([payloads[job.name] for job in todo], publish_each, progress)
+        reports.release()  # the workers stop while this process publishes
         if all_or_nothing and all(r.status == "ok" for r in results):
             publish(results)
         failed = [r for r in results if r.status != "ok"]
