@@ -23,10 +23,12 @@ Which reports a build makes is `jobs`; what their footers and manifests say abou
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import logging
 import shutil
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -273,6 +275,10 @@ def _execute(todo: list[ReportJob], keys: dict[str, str], data_dirs: dict[str, P
             if result.status == "ok" and not all_or_nothing:
                 publish([result])
 
+        # the index's front page reads the reports' tables with pandas (a second or two of CPU to import): loaded
+        # while the reports run, rather than after them
+        threading.Thread(target=importlib.import_module, args=("escalation.frontpage",), name="importing-frontpage",
+                         daemon=True).start()
         results = reports.run_all([payloads[job.name] for job in todo], publish_each, progress)
         reports.release()  # the workers stop while this process publishes
         if all_or_nothing and all(r.status == "ok" for r in results):
