@@ -19,6 +19,7 @@ import logging
 import multiprocessing
 import os
 import sys
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -49,8 +50,8 @@ class Started:
     """An executor whose workers are already starting: a local build starts them as soon as it knows there are
     reports to make, so that their kernels and Chromium warm up while it checks the data."""
 
-    def __init__(self, submit: Callable[[list[dict]], Iterator[NotebookResult]]):
-        self._submit = submit
+    def __init__(self, submit: Callable[[list[dict]], Iterator[NotebookResult]], release: Callable[[], None]):
+        self._submit, self._release = submit, release
 
     def run_all(self, payloads: list[dict], on_result: Callable[[NotebookResult], None] | None = None,
                 progress: bool | None = None) -> list[NotebookResult]:
@@ -73,6 +74,11 @@ class Started:
                         log.error("FAILED %s", result.error)
         return [results[payload["name"]] for payload in payloads]
 
+    def release(self) -> None:
+        """No more reports: the local workers start stopping (their kernels and Chromium take about a second) while
+        the build publishes; leaving `started` waits until they are gone."""
+        self._release()
+
 
 @contextmanager
 def started(executor: str = "local", workers: int | None = None, reports: int = 1,
@@ -82,12 +88,12 @@ def started(executor: str = "local", workers: int | None = None, reports: int = 
     stops the local workers, with their kernels and Chromium."""
     opened = (_dask(scheduler) if executor == "dask"
               else _local(max(1, min(workers or default_workers(), reports))))
-    with opened as submit:
-        yield Started(submit)
+    with opened as ready:
+        yield ready
 
 
 @contextmanager
-def _local(workers: int) -> Iterator[Callable[[list[dict]], Iterator[NotebookResult]]]:
+def _local(workers: int) -> Iterator[Started]:
     """Worker processes started fresh (`spawn`: no state of the build is copied into them), at once: a pool starts
     a process for each task it is given while none is idle, so one empty task per worker starts them all."""
     from escalation import runner  # the kernel's machinery; papermill is imported by the workers only
@@ -101,19 +107,26 @@ def _local(workers: int) -> Iterator[Callable[[list[dict]], Iterator[NotebookRes
         futures = {pool.submit(runner.build_report, payload): payload for payload in payloads}
         return (_result(future, futures[future]) for future in as_completed(futures))
 
+    stopping = threading.Thread(target=pool.shutdown, name="stopping-workers")
+
+    def release() -> None:
+        if stopping.ident is None:  # not started yet
+            stopping.start()
+
     try:
-        yield submit
+        yield Started(submit, release)
     except BaseException:
         processes = list((getattr(pool, "_processes", None) or {}).values())  # shutdown forgets them
         pool.shutdown(wait=False, cancel_futures=True)
         for process in processes:  # their kernels and Chromium follow
             process.kill()
         raise
-    pool.shutdown(wait=True)
+    release()
+    stopping.join()
 
 
 @contextmanager
-def _dask(scheduler: str | None) -> Iterator[Callable[[list[dict]], Iterator[NotebookResult]]]:
+def _dask(scheduler: str | None) -> Iterator[Started]:
     try:
         from distributed import Client
         from distributed import as_completed as completed
@@ -145,7 +158,7 @@ def _dask(scheduler: str | None) -> Iterator[Callable[[list[dict]], Iterator[Not
 
     try:
         client.register_plugin(RunnerPlugin(), name="escalation-runner")
-        yield submit
+        yield Started(submit, release=lambda: None)  # the cluster's workers stay, warm, for the next build
     finally:
         client.close()
 

@@ -9,11 +9,16 @@ key_figures rows themselves (a `label` column when there is one, else the figure
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Callable
 from html import escape
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
 
 from escalation.incremental import file_identity
 
@@ -25,6 +30,8 @@ BETTER_RATIO = 0.5
 MIN_DIFFERENCE = 3
 #: Figures of single incidents listed at most (the rest are in the report's key_figures.csv).
 FRONT_INCIDENTS = 20
+#: The columns of a report's key_figures.csv the front page reads (`label` is optional).
+SHOWN = ("figure", "label", "value_low", "value_high")
 #: Days of the baseline, and the fewest previous days needed to rate a day at all.
 BASELINE_DAYS, MIN_BASELINE_DAYS = 7, 3
 
@@ -60,7 +67,9 @@ def is_main(figure: str) -> bool:
 def main_rows(figure_ids: pd.Series) -> pd.Series:
     """`is_main` of every figure id, counted by Arrow (a million incident figures one Python call at a time cost
     seconds)."""
-    return (figure_ids.astype(str).astype("string[pyarrow]").str.count(r"\.") <= 1).astype(bool)
+    text = figure_ids if isinstance(figure_ids.dtype, pd.StringDtype) else figure_ids.astype(str)
+    dots = pc.count_substring(pa.array(text, pa.string()), ".").fill_null(0)
+    return pd.Series(pc.less_equal(dots, 1).to_numpy(zero_copy_only=False), index=figure_ids.index)
 
 
 #: Results of `_once`, by function and files; emptied when full (a backfill of a few years holds a few thousand).
@@ -86,11 +95,31 @@ def _read(path: Path) -> pd.DataFrame | None:
     return pd.read_csv(path, keep_default_na=False, na_values=[""]) if path.is_file() else None
 
 
+def _head(path: Path) -> tuple[list[str], list[str]]:
+    """A CSV file's header and first row."""
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        rows = csv.reader(handle)
+        return next(rows, []), next(rows, [])
+
+
 def _key_figures(path: Path) -> pd.DataFrame | None:
-    """A report's key figures (its `tables/key_figures.csv`), with a `main` column (`is_main`); labelled where
-    shown (`labels`): a large case has a million incident figures, and the front page names a few."""
-    figures = _read(path)
-    return None if figures is None else figures.assign(main=main_rows(figures["figure"]))
+    """A report's key figures (its `tables/key_figures.csv`): the columns the front page reads (`SHOWN`), read by
+    Arrow's CSV reader, and a `main` column (`is_main`); labelled where shown (`labels`). A large case has a million
+    incident figures, and the front page names a few: their moments, grades and sources are never parsed."""
+    if not path.is_file():
+        return None
+    header, _ = _head(path)
+    table = pa_csv.read_csv(path, convert_options=pa_csv.ConvertOptions(
+        include_columns=[column for column in SHOWN if column in header], null_values=[""], strings_can_be_null=True,
+        column_types={column: pa.string() for column in ("figure", "label") if column in header}))
+    figures = table.to_pandas(types_mapper={pa.string(): pd.StringDtype("pyarrow")}.get)
+    return figures.assign(main=main_rows(figures["figure"]))
+
+
+def _as_of(path: Path) -> str:
+    """The moment a report's key figures are known at: the `as_of` of its first row (every row has the same)."""
+    header, first = _head(path)
+    return dict(zip(header, first)).get("as_of", "")
 
 
 def _main_figures_of_day(path: Path) -> pd.DataFrame | None:
@@ -234,13 +263,15 @@ def latest_figures(out_dir: Path, reports: list[dict], daily: list[dict], figure
             break
     if source is None:
         return {"rows": [], "source": None, "as_of": ""}
-    shown = pd.concat([table.loc[table["main"]], table.loc[~table["main"]].head(FRONT_INCIDENTS)])
+    main = table["main"].to_numpy()
+    shown = table.iloc[np.concatenate([np.flatnonzero(main), np.flatnonzero(~main)[:FRONT_INCIDENTS]])]
     shown = shown.assign(label=labels(shown))
     by_figure = dict(tuple(figures.sort_values("day").groupby("figure")))
     rows = [{"label": name, "range": _span(row.value_low, row.value_high), "main": is_main(row.figure),
              "spark": sparkline(by_figure.get(row.figure, figures.iloc[:0]), name) if is_main(row.figure) else ""}
             for row, name in zip(shown.itertuples(), shown["label"])]
-    return {"rows": rows, "source": source, "as_of": str(table["as_of"].iloc[0]), "more": len(table) - len(shown),
+    as_of = _once(_as_of, out_dir / source["report"] / "tables" / "key_figures.csv")
+    return {"rows": rows, "source": source, "as_of": as_of, "more": len(table) - len(shown),
             "table": f"{source['href'].rsplit('/', 1)[0]}/tables/key_figures.csv"}
 
 

@@ -9,7 +9,9 @@ the check (dates more than a year ahead are refused, so tomorrow's verdict can d
 SHA-256 is computed again only when its size or modification time changes (`digests.json` remembers
 them), so a 500 MB table costs a `stat` per load. Column types come back from the Parquet files as
 Arrow types: the schema in datapackage.json stays the one description of the columns. A folder where
-the cache cannot be written (read-only, full) is validated every time instead; nothing fails.
+the cache cannot be written (read-only, full) is validated every time instead; nothing fails. pandas and
+Arrow are imported only to read or write tables: a build's check that a validation is kept
+(`fatal_problems`), made while its workers start their kernels, loads neither.
 """
 
 from __future__ import annotations
@@ -23,23 +25,20 @@ import shutil
 import tempfile
 from datetime import date
 from pathlib import Path
-
-import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
+from typing import TYPE_CHECKING
 
 from escalation import paths
 from escalation.case import load_case
-from escalation.data import Tables, column_types, validate_tables
 from escalation.incremental import library_versions, package_digest
 from escalation.provenance import sha256
 from escalation.schema import TABLE_ORDER, Problem, descriptor_path, read_datapackage
 
+if TYPE_CHECKING:
+    from escalation.data import Tables
+
 #: Cached validations kept: the most recently used ones (one per data change, day and code change).
 KEEP = 8
 DIGESTS = "digests.json"
-PROBLEMS = pa.schema([("file", pa.string()), ("line", pa.int64()), ("column", pa.string()),
-                      ("message", pa.string()), ("unit", pa.string())])
 
 
 def load(data_dir: Path, refresh: bool = False) -> Tables:
@@ -50,6 +49,8 @@ def load(data_dir: Path, refresh: bool = False) -> Tables:
 
 def _load(data_dir: Path, folder: Path | None, kept: bool, refresh: bool = False) -> Tables:
     """`load` with the cache entry already found (`_entry`: the inputs are hashed once per call)."""
+    import pyarrow as pa
+
     if kept and not refresh:
         try:
             tables = _read(folder, data_dir)
@@ -61,6 +62,13 @@ def _load(data_dir: Path, folder: Path | None, kept: bool, refresh: bool = False
     if folder is not None and not tables.fatal:
         _write(folder, tables)
     return tables
+
+
+def validate_tables(data_dir: Path) -> Tables:
+    """`data.validate_tables`, imported when a validation is made (pandas and Arrow come with it)."""
+    from escalation.data import validate_tables as validate
+
+    return validate(data_dir)
 
 
 def fatal_problems(data_dir: Path) -> list[Problem]:
@@ -129,6 +137,12 @@ def _digests(files: list[Path]) -> list[str]:
 def _write(folder: Path, tables: Tables) -> None:
     """The validation as Parquet files and a meta.json, published at once (a rename); silently skipped when
     the cache folder cannot be written."""
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    problems_schema = pa.schema([("file", pa.string()), ("line", pa.int64()), ("column", pa.string()),
+                                 ("message", pa.string()), ("unit", pa.string())])
     try:
         folder.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".writing-", dir=folder.parent))
@@ -146,7 +160,7 @@ def _write(folder: Path, tables: Tables) -> None:
             "column": [p.column for p in tables.problems],
             "message": [p.message for p in tables.problems],
             "unit": [p.unit for p in tables.problems]}, columns=["file", "line", "column", "message", "unit"])
-        pq.write_table(pa.Table.from_pandas(problems, preserve_index=False).cast(PROBLEMS),
+        pq.write_table(pa.Table.from_pandas(problems, preserve_index=False).cast(problems_schema),
                        staging / "problems.parquet", compression="zstd")
         (staging / "meta.json").write_text(json.dumps({"rows_read": tables.rows_read}), encoding="utf-8")
         staging.rename(folder)
@@ -158,6 +172,11 @@ def _write(folder: Path, tables: Tables) -> None:
 
 
 def _read(folder: Path, data_dir: Path) -> Tables:
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    from escalation.data import Tables, column_types
+
     resources = {r["name"]: r for r in read_datapackage(data_dir)["resources"]}
 
     def frame(name: str) -> pd.DataFrame:

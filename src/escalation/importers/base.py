@@ -18,6 +18,7 @@ import csv
 import hashlib
 import json
 import math
+import pickle
 import re
 import shutil
 import tempfile
@@ -190,16 +191,16 @@ class Importer:
         out_dir.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
         try:
-            events, claims, quarantine, tables = self._settle(mapped, filtered_lines, staging, meta)
+            written, quarantine, tables = self._settle(mapped, filtered_lines, staging, meta)
             (staging / "raw").mkdir()
             shutil.copyfile(export, staging / "raw" / export.name)
             (staging / "raw" / f"{export.name}.meta.yml").write_text(
                 yaml.safe_dump(meta, sort_keys=False, allow_unicode=True), encoding="utf-8")
             quarantined = quarantine["line"].nunique()
             imported = rows_read - quarantined - len(filtered_lines)
-            assert imported == events["_line"].nunique(), "rows read must equal imported + quarantined + filtered"
-            written = {"events": len(events), "claims": len(claims)}
-            del mapped, events, claims  # only the validated tables are kept from here
+            assert imported == written["events"]["_line"].nunique(), \
+                "rows read must equal imported + quarantined + filtered"
+            del mapped  # only the validated tables are kept from here
             if out_dir.exists():
                 shutil.rmtree(out_dir)
             staging.rename(out_dir)
@@ -208,8 +209,8 @@ class Importer:
                 shutil.rmtree(staging)
         validated.store(out_dir, tables)  # the reports' first load reads this validation instead of repeating it
         reasons = quarantine.drop_duplicates("line")["reason"].value_counts()
-        return ImportResult(out_dir, rows_read, imported, quarantined, len(filtered_lines), written["events"],
-                            written["claims"], {str(k): int(v) for k, v in reasons.items()})
+        return ImportResult(out_dir, rows_read, imported, quarantined, len(filtered_lines), len(written["events"]),
+                            len(written["claims"]), {str(k): int(v) for k, v in reasons.items()})
 
     def _outside_place_filters(self, frame: pd.DataFrame, filters: Filters) -> pd.Series:
         """Rows outside the country/admin1 filters (compared case-insensitively, before any mapping)."""
@@ -231,27 +232,32 @@ class Importer:
 
     def _settle(self, mapped: Mapped, filtered: set[int], staging: Path, meta: dict):
         """Write the folder and validate it; rows the validator refuses join the quarantine, and the
-        folder is written again, which must then validate clean."""
+        folder is written again, which must then validate clean. Returns the rows written (their export line and
+        id), the quarantine and the validation. While the validator reads the folder back, the mapped rows wait on
+        disk: holding both put a million-row import above 3 GB."""
         from escalation.data import rows_where, validate_tables
 
-        def write_and_validate():
-            quarantine = self._quarantine(filtered)
-            bad = set(quarantine["line"]) | filtered
-            events, claims = (rows_where(frame, ~frame["_line"].isin(bad)) for frame in (mapped.events, mapped.claims))
-            self._write(staging, events, claims, quarantine, mapped, meta)
-            tables = validate_tables(staging)
-            if tables.fatal:
-                raise RuntimeError(f"the case folder written for {self.file_label} is unreadable: {tables.fatal}")
-            return events, claims, quarantine, tables
-
-        events, claims, quarantine, tables = write_and_validate()
-        if tables.problems:
-            self._reject_refused(tables.quarantine, {"events": events, "claims": claims})
-            del tables
-            events, claims, quarantine, tables = write_and_validate()
-            if tables.problems:
-                raise RuntimeError(f"the validator still refuses rows after quarantine: {tables.problems[:5]}")
-        return events, claims, quarantine, tables
+        with tempfile.TemporaryDirectory(prefix=".mapped-", dir=staging.parent) as spill:
+            for attempt in (1, 2):
+                quarantine = self._quarantine(filtered)
+                bad = set(quarantine["line"]) | filtered
+                events, claims = (rows_where(frame, ~frame["_line"].isin(bad))
+                                  for frame in (mapped.events, mapped.claims))
+                self._write(staging, events, claims, quarantine, mapped, meta)
+                written = {table: frame[["_line", KEY_COLUMNS[table]]]
+                           for table, frame in (("events", events), ("claims", claims))}
+                del events, claims
+                _spill(mapped, Path(spill) / "mapped.pickle")
+                tables = validate_tables(staging)
+                if tables.fatal:
+                    raise RuntimeError(f"the case folder written for {self.file_label} is unreadable: {tables.fatal}")
+                if not tables.problems:
+                    return written, quarantine, tables
+                if attempt == 2:
+                    raise RuntimeError(f"the validator still refuses rows after quarantine: {tables.problems[:5]}")
+                self._reject_refused(tables.quarantine, written)
+                del tables
+                _unspill(mapped, Path(spill) / "mapped.pickle")
 
     def _reject_refused(self, refused: pd.DataFrame, frames: dict[str, pd.DataFrame]) -> None:
         """Rows the validator refused, traced back to the export line they came from."""
@@ -313,7 +319,7 @@ class Importer:
 
     def _case_yaml(self, events: pd.DataFrame, claims: pd.DataFrame, countries: list[str], parties: list[dict],
                    mapped: Mapped, meta: dict) -> str:
-        located = events.loc[events["latitude"] != ""].assign(
+        located = events.loc[events["latitude"] != "", ["country", "latitude", "longitude"]].assign(
             lat=lambda f: f["latitude"].astype(float), lon=lambda f: f["longitude"].astype(float))
         boxes = {country: [_down(g["lat"].min()), _up(g["lat"].max()), _down(g["lon"].min()), _up(g["lon"].max())]
                  for country, g in located.groupby("country")}
@@ -323,7 +329,8 @@ class Importer:
                                     _down(located["lat"].min()), _up(located["lat"].max())]
         total = next(p["id"] for p in parties if p.get("x-total"))
         focal = {"party": total, "measure": "killed", "name": "no event", "deaths_label": mapped.deaths_label}
-        totals = claims.loc[claims["party"] == total]
+        totals = claims.loc[claims["party"] == total, [c for c in ("event_id", "value_low", "value_best")
+                                                       if c in claims]]
         if len(totals):
             best = totals["value_best"] if "value_best" in totals else pd.Series(pd.NA, index=totals.index)
             deadliest = pd.to_numeric(best).fillna(pd.to_numeric(totals["value_low"])).astype(float).idxmax()
@@ -391,6 +398,19 @@ def _text_of(values: pd.Series) -> pa.Array:
     arrow = pa.array(values)
     arrow = arrow.combine_chunks() if isinstance(arrow, pa.ChunkedArray) else arrow
     return arrow.cast(pa.string()).fill_null("")
+
+
+def _spill(mapped: Mapped, path: Path) -> None:
+    """Move the mapped events and claims to `path` (pickle keeps every dtype exactly), freeing their memory."""
+    with path.open("wb") as handle:
+        pickle.dump((mapped.events, mapped.claims), handle, protocol=pickle.HIGHEST_PROTOCOL)
+    mapped.events = mapped.claims = None
+
+
+def _unspill(mapped: Mapped, path: Path) -> None:
+    """Bring back what `_spill` moved to `path`."""
+    with path.open("rb") as handle:
+        mapped.events, mapped.claims = pickle.load(handle)
 
 
 def _set_enum(package: dict, table: str, column: str, values: list[str]) -> None:
