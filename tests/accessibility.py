@@ -6,6 +6,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from browser import chromium
 from filelock import FileLock
 
 AXE_VERSION = "4.14.1"
@@ -32,9 +33,8 @@ def axe_script() -> str:
 
 
 def launch(playwright):
-    """Debian's chromium, never a downloaded browser."""
-    return playwright.chromium.launch(executable_path=shutil.which("chromium") or "/usr/bin/chromium",
-                                      args=CHROMIUM_FLAGS)
+    """Debian's chromium (its headless shell, as `browser.chromium`), never a downloaded browser."""
+    return playwright.chromium.launch(executable_path=chromium(), args=CHROMIUM_FLAGS)
 
 
 def violations(page, url: str) -> list[dict]:

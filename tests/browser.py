@@ -1,4 +1,8 @@
-"""Headless Chromium (Debian's package) for render checks: the DOM after scripts ran, and every URL asked for."""
+"""Headless Chromium (Debian's package) for render checks: the DOM after scripts ran, and every URL asked for.
+
+The checks run Debian's chromium-headless-shell: the same Chromium (engine, version and flags) without the browser's
+interface, which a check does not look at. Measured in a cgroup (every process of the browser counted), a report page
+took 3.5 CPU-s to render against 6 in the full browser, and the JupyterLab test's browser ~20 % less."""
 
 from __future__ import annotations
 
@@ -18,9 +22,10 @@ FLAGS = [
 
 
 def chromium() -> str:
-    found = shutil.which("chromium")
+    found = shutil.which("chromium-headless-shell")
     if not found:
-        raise RuntimeError("Debian's chromium is required for render checks: apt-get install chromium")
+        raise RuntimeError("Debian's chromium-headless-shell is required for render checks (`make chromium`, or "
+                           "apt-get install chromium-headless-shell)")
     return found
 
 

@@ -3,7 +3,10 @@
 As in papermill's own test suite, the notebooks under tests/notebooks are small and fail on
 purpose: `passing/50_tiny.ipynb` and `failing/50_tiny.ipynb` are the same report, the second one
 raising in its third cell. Reports run on the session's Dask cluster (`on_cluster`): what is under test here
-(publishing, records, logs, the lock) stays with the command whichever executor runs the reports.
+(publishing, records, logs, the lock) stays with the command whichever executor runs the reports. The command runs
+in a subprocess where its own process is under test (its stderr a pipe, as under cron; its exit before any kernel;
+the lock held by another process), else in the test's process (`escalation`: a new interpreter's imports cost about
+2 CPU-s a build).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import TEST_NOTEBOOKS
+from conftest import TEST_NOTEBOOKS, escalation
 from filelock import FileLock
 
 from escalation import paths
@@ -24,11 +27,10 @@ from escalation import paths
 pytestmark = pytest.mark.slow
 
 
-def run_build(*args: str, notebooks: Path = TEST_NOTEBOOKS / "passing", cwd: Path | None = None
-              ) -> subprocess.CompletedProcess:
+def run_build(*args: str, notebooks: Path = TEST_NOTEBOOKS / "passing") -> subprocess.CompletedProcess:
     """The real command in a subprocess whose stderr is a pipe, as under cron."""
     command = [sys.executable, "-m", "escalation", "build", "--notebooks", str(notebooks), *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL, cwd=cwd)
+    return subprocess.run(command, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
 
 
 def digest(path: Path) -> str:
@@ -64,8 +66,8 @@ def test_a_raising_notebook_fails_the_build_keeps_the_last_good_report_until_a_l
     built = shutil.copytree(built[0], tmp_path / "reports", symlinks=True)  # the published links are relative
     report = built / "50_tiny" / "50_tiny.html"
     before = digest(report)
-    result = run_build("--out", str(built), "--figures", str(tmp_path / "figures"), *on_cluster,
-                       notebooks=TEST_NOTEBOOKS / "failing")
+    result = escalation("build", "--notebooks", str(TEST_NOTEBOOKS / "failing"), "--out", str(built), "--figures",
+                        str(tmp_path / "figures"), *on_cluster)
     assert result.returncode == 1
     assert "50_tiny.ipynb (50_tiny): cell 4 (\"raise ValueError('deliberate failure" in result.stderr
     assert "raised ValueError: deliberate failure for the build tests" in result.stderr
@@ -74,7 +76,8 @@ def test_a_raising_notebook_fails_the_build_keeps_the_last_good_report_until_a_l
     traceback = json.dumps(json.loads(kept.read_text())["cells"][-1]["outputs"])
     assert "deliberate failure for the build tests" in traceback
     assert "Failed in the last build" in (built / "index.html").read_text()
-    fixed = run_build("--out", str(built), "--figures", str(tmp_path / "figures"), *on_cluster)
+    fixed = escalation("build", "--notebooks", str(TEST_NOTEBOOKS / "passing"), "--out", str(built), "--figures",
+                       str(tmp_path / "figures"), *on_cluster)
     assert fixed.returncode == 0, fixed.stderr
     assert not list((built / "_failed").glob("50_tiny.*")), "a later success left the failure behind"
 
@@ -120,14 +123,15 @@ def test_a_second_build_exits_75_while_the_first_holds_the_lock(tmp_path):
     assert "another build is writing to" in result.stderr
 
 
-def test_relative_notebook_and_output_folders_build_every_report(tmp_path, on_cluster):
+def test_relative_notebook_and_output_folders_build_every_report(tmp_path, on_cluster, monkeypatch):
     """A worker's kernel moves into each notebook's folder, and a Dask worker runs elsewhere than the command: the
     paths the command was given relative to its own folder must reach the reports whole, the second one too."""
     (tmp_path / "notebooks").mkdir()
     for name in ("50_first", "51_second"):
         shutil.copy(TEST_NOTEBOOKS / "passing" / "50_tiny.ipynb", tmp_path / "notebooks" / f"{name}.ipynb")
-    result = run_build("--out", "reports", "--param", f"data_dir={paths.DATA_DIR}", *on_cluster,
-                       notebooks=Path("notebooks"), cwd=tmp_path)
+    monkeypatch.chdir(tmp_path)
+    result = escalation("build", "--notebooks", "notebooks", "--out", "reports", "--param",
+                        f"data_dir={paths.DATA_DIR}", *on_cluster)
     assert result.returncode == 0, result.stderr
     for name in ("50_first", "51_second"):
         assert json.loads((tmp_path / "reports" / name / "manifest.json").read_text())["status"] == "ok"

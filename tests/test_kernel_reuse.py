@@ -83,10 +83,10 @@ def test_a_kernel_that_timed_out_is_replaced_before_the_next_report(runner):
 
 def test_a_report_deaf_to_interrupts_is_ended_at_the_report_timeout_and_its_kernel_replaced(runner):
     before = runner.kernel_pid
-    stuck = {**job(TEST_NOTEBOOKS / "hanging" / "50_tiny.ipynb", ignore_interrupts=True), "report_timeout": 8}
+    stuck = {**job(TEST_NOTEBOOKS / "hanging" / "50_tiny.ipynb", ignore_interrupts=True), "report_timeout": 5}
     result = runner.build(stuck)
     assert result.error == ("50_tiny.ipynb (50_tiny): cell 4 ('import signal, time  # hung on purpose for the timeout "
-                            "tests') was still running when the report timeout (8 s) ended it")
+                            "tests') was still running when the report timeout (5 s) ended it")
     assert (Path(stuck["workdir"]) / "50_tiny.ipynb").is_file(), "the notebook as far as it ran is not kept"
     assert runner.kernel_pid != before and not Path(f"/proc/{before}").exists()
 

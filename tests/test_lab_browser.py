@@ -1,8 +1,8 @@
 """JupyterLab as an analyst uses it: each notebook opened and run through Lab's menus in headless chromium.
 
 One Lab server (localhost, a token, its own settings and workspace folders) serves a copy of the
-notebooks and data; Playwright drives Debian's chromium. Screenshots of Lab light and dark go to
-$LAB_SCREENSHOTS when set.
+notebooks and data; Playwright drives Debian's chromium (its headless shell: `browser.chromium`). Screenshots of
+Lab light and dark go to $LAB_SCREENSHOTS when set.
 """
 
 from __future__ import annotations

@@ -51,11 +51,12 @@ def wait_until_gone(marker: str, limit: float = 15) -> list[int]:
 
 @pytest.fixture
 def hung_and_passing(tmp_path) -> Path:
-    """A notebook folder with a passing report (40_tiny) and the hung one (50_tiny)."""
+    """A notebook folder with the hung report (40_tiny), then a passing one (50_tiny): reports are built in the order
+    of their names, so on one worker the passing report waits for the hung one."""
     folder = tmp_path / "hung"
     folder.mkdir()
-    shutil.copy(TEST_NOTEBOOKS / "passing" / "50_tiny.ipynb", folder / "40_tiny.ipynb")
-    shutil.copy(TEST_NOTEBOOKS / "hanging" / "50_tiny.ipynb", folder / "50_tiny.ipynb")
+    shutil.copy(TEST_NOTEBOOKS / "hanging" / "50_tiny.ipynb", folder / "40_tiny.ipynb")
+    shutil.copy(TEST_NOTEBOOKS / "passing" / "50_tiny.ipynb", folder / "50_tiny.ipynb")
     return folder
 
 
@@ -75,27 +76,30 @@ def deaf(tmp_path) -> Path:
 
 def test_a_hung_cell_fails_at_the_cell_timeout_a_deaf_one_at_the_report_timeout_and_the_next_build_runs(
         hung_and_passing, deaf, tmp_path, on_cluster):
-    """A build of two reports on two local workers: one hangs and is interrupted at the cell timeout, the other
-    goes on, and no process of the build outlives it. Then a build of a report deaf to the interrupt, ended by the
-    report timeout, on the session's cluster: its runner is warm, so the report timeout bounds that report alone
-    (beside a passing report on fresh local workers it would bound that one too, which on a busy machine may wait
-    for its worker's warm-up: 40 s of waiting instead of 8). The build after both runs."""
+    """A build of two reports on one local worker: the first hangs and is interrupted at the cell timeout, the
+    second goes on after it (on the worker's kernel, restarted), and no process of the build outlives it (one worker
+    as two would show it: measured, a second worker's kernel and Chromium cost 8 CPU-s). Then a build of a report
+    deaf to the interrupt, ended by the report timeout, on the session's cluster: its runner is warm, so the report
+    timeout bounds that report alone (beside a passing report on fresh local workers it would bound that one too,
+    which on a busy machine may wait for its worker's warm-up: 40 s of waiting instead of 5). The build after both
+    runs."""
     out = tmp_path / "reports"
     marker = f"ESCALATION_TEST_RUN={tmp_path}"
     env = {**os.environ, "ESCALATION_TEST_RUN": str(tmp_path)}
-    result = subprocess.run(build_command(hung_and_passing, out, "--workers", "2", "--cell-timeout", "3",
+    result = subprocess.run(build_command(hung_and_passing, out, "--workers", "1", "--cell-timeout", "3",
                                           "--param", f"data_dir={paths.DATA_DIR}"),
                             capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL, env=env)
     assert result.returncode == 1, result.stderr
-    hung = f"50_tiny.ipynb (50_tiny): {HUNG_CELL} ran longer than the cell timeout (3 s) and was interrupted"
+    hung = f"40_tiny.ipynb (40_tiny): {HUNG_CELL} ran longer than the cell timeout (3 s) and was interrupted"
     assert hung in result.stderr
-    assert "built 40_tiny in" in result.stderr, "the other report did not go on"
-    assert json.loads((out / "_failed" / "50_tiny.error.json").read_text()) == {"report": "50_tiny", "error": hung}
+    assert "built 50_tiny in" in result.stderr, "the report after the hung one did not go on"
+    assert result.stderr.index(hung) < result.stderr.index("built 50_tiny in"), "the hung report did not run first"
+    assert json.loads((out / "_failed" / "40_tiny.error.json").read_text()) == {"report": "40_tiny", "error": hung}
     assert wait_until_gone(marker) == [], "a process of the build outlived it"
-    ended = escalation(*build_args(deaf, out, "--report-timeout", "8", "--param", f"data_dir={paths.DATA_DIR}",
+    ended = escalation(*build_args(deaf, out, "--report-timeout", "5", "--param", f"data_dir={paths.DATA_DIR}",
                                    *on_cluster))
     assert ended.returncode == 1, ended.stderr
-    deaf_error = f"60_deaf.ipynb (60_deaf): {HUNG_CELL} was still running when the report timeout (8 s) ended it"
+    deaf_error = f"60_deaf.ipynb (60_deaf): {HUNG_CELL} was still running when the report timeout (5 s) ended it"
     assert deaf_error in ended.stderr
     assert json.loads((out / "_failed" / "60_deaf.error.json").read_text())["error"] == deaf_error
     again = escalation(*build_args(TEST_NOTEBOOKS / "passing", out, *on_cluster))
