@@ -34,6 +34,8 @@ from escalation.provenance import sha256
 from escalation.schema import TABLE_ORDER, Problem, descriptor_path, read_datapackage
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from escalation.data import Tables
 
 #: Cached validations kept: the most recently used ones (one per data change, day and code change).
@@ -196,6 +198,8 @@ def _one_chunk(table: pa.Table) -> pa.Table:
     """Each column as one Arrow array instead of one per Parquet row group: taking a million rows of a column
     in 8 chunks cost a second, of one chunk 50 ms, and reports take rows of every column many times. A text
     column too long for one array (2 GB) stays in chunks."""
+    import pyarrow as pa
+
     for position, column in enumerate(table.columns):
         if column.num_chunks > 1:
             with contextlib.suppress(pa.ArrowInvalid):  # offsets would overflow
