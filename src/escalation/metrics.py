@@ -71,6 +71,11 @@ class Window:
     def local(self, moment: pd.Timestamp) -> pd.Timestamp:
         return moment.tz_convert(self.zone)
 
+    def known(self, moments: pd.Series) -> pd.Series:
+        """Where a moment of publication or first report is at or before `as_of`: what a report describing
+        `as_of` may know (the one rule for events, claims and displacement figures)."""
+        return moments <= self.as_of
+
     @property
     def last_day(self) -> pd.Timestamp:
         """The last day the window can say anything about: `end`, or the local day of `as_of` if earlier."""
@@ -151,7 +156,7 @@ def known_events(tables: Tables, window: Window) -> pd.DataFrame:
     """Events inside the period that had been reported by `as_of`."""
     events = tables.events
     days = _event_days(events)
-    mask = days.between(window.start, window.end) & (events["first_reported_at"] <= window.as_of)
+    mask = days.between(window.start, window.end) & window.known(events["first_reported_at"])
     return rows_where(events, mask)
 
 
@@ -159,7 +164,7 @@ def known_events(tables: Tables, window: Window) -> pd.DataFrame:
 def known_claims(tables: Tables, window: Window) -> pd.DataFrame:
     """Claims published by `as_of`, with the event's date and place joined on."""
     claims = tables.claims
-    published = claims["published_at"] <= window.as_of
+    published = window.known(claims["published_at"])
     return _looked_up(rows_where(claims, published), tables.events, "event_id",
                       ["event_date", "location", "event_type", "sub_event_type"])
 
@@ -211,7 +216,7 @@ def current_event_claims(tables: Tables, window: Window) -> pd.DataFrame:
         return pd.array(_arrow(events[column]).take(rows), dtype=events[column].dtype)
 
     event_days = as_days(pd.Series(of_events("event_date", event_row)))
-    known = (claims["published_at"] <= window.as_of) & (claims["scope"] == "event")
+    known = window.known(claims["published_at"]) & (claims["scope"] == "event")
     rows = np.flatnonzero(known.to_numpy(dtype=bool, na_value=False)
                           & event_days.between(window.start, window.end).to_numpy())
     # grouped by event, party, measure and claimant; the event by its row (its id would be hashed again)
@@ -387,7 +392,7 @@ def claim_history(tables: Tables, window: Window, event_id: str | None = None) -
     event_id = event_id or focal_event(tables)
     claims = tables.claims  # the event's claims known at as_of, picked before anything is copied
     mask = ((claims["event_id"] == event_id) & (claims["party"] == focal.party) & (claims["measure"] == focal.measure)
-            & (claims["published_at"] <= window.as_of))
+            & window.known(claims["published_at"]))
     history = rows_where(claims, mask).sort_values(["published_at", "claim_id"]).reset_index(drop=True)
     history["published_local"] = history["published_at"].astype("datetime64[s, UTC]").dt.tz_convert(window.zone)
     return history[["claim_id", "claimant", "published_at", "published_local", "published_at_precision",
@@ -524,7 +529,7 @@ def _focal_death_claims(tables: Tables, window: Window, scope: str) -> pd.DataFr
     """The focal party's `killed` claims of one scope published by `as_of`."""
     claims = tables.claims
     mask = ((claims["scope"] == scope) & (claims["party"] == tables.case.focal.party)
-            & (claims["measure"] == "killed") & (claims["published_at"] <= window.as_of))
+            & (claims["measure"] == "killed") & window.known(claims["published_at"]))
     return claims.loc[mask]
 
 
@@ -643,7 +648,7 @@ def displacement_series(tables: Tables, window: Window) -> pd.DataFrame:
     measure = tables.case.displacement_measure
     frame = tables.displacement
     days = as_days(frame["date"])
-    keep = (frame["measure"] == measure) & (frame["published_at"] <= window.as_of) & (days <= window.end)
+    keep = (frame["measure"] == measure) & window.known(frame["published_at"]) & (days <= window.end)
     series = frame.loc[keep].copy()
     series["open_ended"] = series["value_high"].isna()
     columns = ["date", "value_low", "value_high", "open_ended", "value_text", "claimant", "published_at",
@@ -776,11 +781,11 @@ def changes_since(tables: Tables, window: Window,
     party and measure)."""
     since = window.as_of - pd.Timedelta(days=1) if since is None else since
     events = tables.events
-    new_events = events.loc[(events["first_reported_at"] > since) & (events["first_reported_at"] <= window.as_of)]
+    new_events = events.loc[(events["first_reported_at"] > since) & window.known(events["first_reported_at"])]
     claims = tables.claims.sort_values(["published_at", "claim_id"])
     keys = ["event_id", "party", "measure", "claimant", "scope"]
     claims = claims.assign(revises=claims.groupby(keys, dropna=False)["value_text"].shift(1))
-    fresh = claims.loc[(claims["published_at"] > since) & (claims["published_at"] <= window.as_of)]
+    fresh = claims.loc[(claims["published_at"] > since) & window.known(claims["published_at"])]
     new_claims = fresh.merge(events[["event_id", "location"]], on="event_id", how="left")
     new_claims = new_claims.assign(
         published_local=new_claims["published_at"].astype("datetime64[s, UTC]").dt.tz_convert(window.zone),

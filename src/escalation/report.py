@@ -140,7 +140,7 @@ class Report:
         """Every page cited by the events and claims of the period, with an anchor per source id."""
         events = metrics.known_events(tables, window)
         claims = tables.claims  # the pages of the claims known at as_of (known_claims without its copy)
-        known = (claims["published_at"] <= window.as_of).to_numpy(dtype=bool, na_value=False)
+        known = window.known(claims["published_at"]).to_numpy(dtype=bool, na_value=False)
         cited = set(metrics.cited_ids(events["source_ids"])) | set(claims["source_id"][known].dropna().unique())
         cited |= set(metrics.displacement_series(tables, window)["source_id"].dropna().unique())
         listed = tables.sources.loc[tables.sources["source_id"].isin(cited)].sort_values("publisher")
