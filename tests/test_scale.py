@@ -170,20 +170,31 @@ def test_the_territorial_timeline_draws_the_places_that_changed_hands_most(table
     assert f"{places:,} places" in fig.layout.meta["caption"]
 
 
-def test_ten_years_of_daily_bars_are_written_as_a_first_day_and_a_step(shell, tables):
+def test_ten_years_of_days_and_weeks_are_step_lines_written_as_a_first_day_and_a_step(shell, tables):
     long = Window.from_params("2012-01-01", "2021-12-31", zone=tables.case.timezone)
     with capture_output() as captured:
         Report(None, tables.case).chart(charts.escalation_phases, tables, long)
     figure = captured.outputs[0].data["application/vnd.plotly.v1+json"]
-    daily = [t for t in figure["data"] if t["type"] == "bar" and t["name"] == "events per day"]
-    assert daily and all(t["x0"] == "2012-01-01" and t["dx"] == report.DAY_MS and "x" not in t for t in daily)
+    daily = [t for t in figure["data"] if t["name"] == "events per day"]
+    assert len(daily) == 1 and daily[0]["type"] == "scatter" and daily[0]["line"]["shape"] == "hv"
+    assert daily[0]["x0"] == "2012-01-01" and daily[0]["dx"] == report.DAY_MS and "x" not in daily[0]
+    weeks = metrics.weekly_surge(tables, long)
+    assert len(weeks) > charts.MAX_BARS
+    weekly = next(t for t in figure["data"] if t["name"] == "events per week")
+    assert weekly["type"] == "scatter" and weekly["line"]["shape"] == "hv" and len(weekly["x"]) == len(weeks)
+    marked = next(t for t in figure["data"] if t["name"] == "surge week")
+    assert len(marked["x"]) == int(weeks["surge"].sum()) > 0
+    assert "surge weeks are marked ×" in figure["layout"]["meta"]["caption"]
     assert len(captured.outputs[0].data["text/html"]) < 600_000
     deaths = next(t for t in figure["data"] if t["name"] == "deaths per day (best)")
     assert deaths["mode"] == "lines"  # 3,653 markers nobody can tell apart
     parties = [t for t in charts.cumulative_deaths(tables, long).data if t.showlegend is not False]
     assert parties and all(t.mode == "lines" for t in parties)
     short = Window.from_params("2020-02-01", "2020-03-06", zone=tables.case.timezone)
-    assert charts.escalation_phases(tables, short).data[1].mode == "lines+markers"
+    short_fig = charts.escalation_phases(tables, short)
+    assert short_fig.data[1].mode == "lines+markers"
+    assert [t.type for t in short_fig.data if t.name in ("events per day", "events per week")] == ["bar", "bar"]
+    assert "hatched bars are surges" in short_fig.layout.meta["caption"]
 
 
 @pytest.mark.parametrize(("start", "unit", "bars"), [("2012-01-01", "month", 120), ("2019-01-01", "week", 157)])

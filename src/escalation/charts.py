@@ -769,8 +769,12 @@ def escalation_phases(tables: Tables, window: Window) -> go.Figure:
                                         "Weekly events against ACLED's surge threshold",
                                         "Deaths over the last 30 days against HDX's rule"),
                         specs=[[{"secondary_y": True}], [{}], [{}]])
-    fig.add_bar(x=table["day"], y=table["events"], name="events per day", marker={"color": PALETTE[5]},
-                row=1, col=1)
+    if len(table) > MAX_BARS:  # a bar a day would be a pixel wide: one filled step line, not thousands of shapes
+        fig.add_scatter(x=table["day"], y=table["events"], name="events per day", mode="lines", fill="tozeroy",
+                        line={"color": PALETTE[5], "width": 1, "shape": "hv"}, row=1, col=1)
+    else:
+        fig.add_bar(x=table["day"], y=table["events"], name="events per day", marker={"color": PALETTE[5]},
+                    row=1, col=1)
     fig.add_scatter(x=table["day"], y=table["deaths_best"], name="deaths per day (best)",
                     mode="lines+markers" if len(table) <= MAX_BARS else "lines",  # a marker a day: too many to see
                     line={"color": PALETTE[3], "width": 2}, marker={"symbol": "diamond", "size": 5},
@@ -780,15 +784,28 @@ def escalation_phases(tables: Tables, window: Window) -> go.Figure:
         fig.add_vline(x=day, line={"color": "#000", "width": 2, "dash": "dash"}, row=1, col=1)
         fig.add_annotation(x=day, y=1.0, yref="y domain", text=f"new phase {day:%d %b}", showarrow=False,
                            xanchor="left", font={"size": 10}, row=1, col=1)
-    fig.add_bar(x=weekly["week_start"] + pd.Timedelta(days=3), y=weekly["events"], name="events per week",
-                marker={"color": PALETTE[0], "pattern": {"shape": ["x" if s else "" for s in weekly["surge"]]}},
-                width=6 * 24 * 3600 * 1000, customdata=weekly[["week_start", "days_in_period", "threshold"]],
-                hovertemplate=("week from %{customdata[0]|%d %b} (%{customdata[1]} days in period): %{y} events"
-                               "<br>surge threshold %{customdata[2]}<extra></extra>"), row=2, col=1)
-    fig.add_scatter(x=weekly["week_start"] + pd.Timedelta(days=3), y=weekly["threshold"], mode="markers+lines",
-                    name="ACLED surge threshold (2 × mean of previous 4 weeks)",
-                    line={"color": "#000", "dash": "dot"}, marker={"symbol": "line-ew-open", "size": 16},
-                    row=2, col=1)
+    week_hover = {"customdata": weekly[["week_start", "days_in_period", "threshold"]],
+                  "hovertemplate": ("week from %{customdata[0]|%d %b %Y} (%{customdata[1]} days in period): %{y} "
+                                    "events<br>surge threshold %{customdata[2]}<extra></extra>")}
+    threshold_name = "ACLED surge threshold (2 × mean of previous 4 weeks)"
+    many_weeks = len(weekly) > MAX_BARS
+    if many_weeks:  # as the days: filled step lines, each week's value from its first day, surges marked ×
+        fig.add_scatter(x=weekly["week_start"], y=weekly["events"], name="events per week", mode="lines",
+                        fill="tozeroy", line={"color": PALETTE[0], "width": 1, "shape": "hv"}, **week_hover,
+                        row=2, col=1)
+        surges_drawn = weekly.loc[weekly["surge"]]
+        fig.add_scatter(x=surges_drawn["week_start"], y=surges_drawn["events"], mode="markers", name="surge week",
+                        marker={"symbol": "x-thin-open", "size": 9, "color": "#000", "line": {"width": 2}},
+                        hoverinfo="skip", row=2, col=1)
+        fig.add_scatter(x=weekly["week_start"], y=weekly["threshold"], mode="lines", name=threshold_name,
+                        line={"color": "#000", "dash": "dot", "width": 1, "shape": "hv"}, row=2, col=1)
+    else:
+        fig.add_bar(x=weekly["week_start"] + pd.Timedelta(days=3), y=weekly["events"], name="events per week",
+                    marker={"color": PALETTE[0], "pattern": {"shape": ["x" if s else "" for s in weekly["surge"]]}},
+                    width=6 * DAY_MS, **week_hover, row=2, col=1)
+        fig.add_scatter(x=weekly["week_start"] + pd.Timedelta(days=3), y=weekly["threshold"], mode="markers+lines",
+                        name=threshold_name, line={"color": "#000", "dash": "dot"},
+                        marker={"symbol": "line-ew-open", "size": 16}, row=2, col=1)
     fig.add_scatter(x=table["day"], y=table["deaths_rolling_30d"], name="deaths over the last 30 days",
                     mode="lines", line={"color": PALETTE[3], "width": 2}, row=3, col=1)
     fig.add_hline(y=metrics.HDX_FLOOR, line={"color": "#000", "dash": "dot"}, row=3, col=1)
@@ -813,8 +830,9 @@ def escalation_phases(tables: Tables, window: Window) -> go.Figure:
                      f"events ≥ {metrics.ACLED_SURGE_RATIO:g} × the mean of the {metrics.ACLED_BASELINE_WEEKS} "
                      f"weeks before, with that mean ≥ {metrics.ACLED_SURGE_FLOOR:g}; weeks are {week_rule}, "
                      f"counted over their days inside the period (the first and last may be partial); a week "
-                     f"needs 4 earlier weeks in the period, so only {evaluable} can be judged here; hatched bars "
-                     f"are surges. HDX-style: deaths over {metrics.HDX_WINDOW_DAYS} days at a level not seen "
+                     f"needs 4 earlier weeks in the period, so only {evaluable} can be judged here; "
+                     f"{'surge weeks are marked ×' if many_weeks else 'hatched bars are surges'}. "
+                     f"HDX-style: deaths over {metrics.HDX_WINDOW_DAYS} days at a level not seen "
                      f"earlier in the period (HDX looks back 1–3 years) and ≥ {metrics.HDX_FLOOR}. Deaths: best "
                      "incident claims, all parties, running totals and 'neutralised' excluded."), height=900)
     fig.update_xaxes(title_text="Day (local time)", row=3, col=1)
