@@ -213,6 +213,9 @@ def stable_svg_ids(svg: str) -> str:
     for value in ID_OR_CLASS.findall(svg):
         for token in value.split():
             found += RANDOM_SVG_ID.findall(token)
-    for number, token in enumerate(dict.fromkeys(found), start=1):
-        svg = re.sub(rf"(?<![0-9.]){token}(?![0-9])", f"{number:06x}", svg)
-    return svg
+    numbers = {token: f"{number:06x}" for number, token in enumerate(dict.fromkeys(found), start=1)}
+    if not numbers:
+        return svg
+    # one pass over the file for all ids (a pass per id took a quarter of a second on a 1 MB chart)
+    any_id = re.compile(rf"(?<![0-9.])({'|'.join(numbers)})(?![0-9])")
+    return any_id.sub(lambda match: numbers[match.group(1)], svg)
