@@ -215,8 +215,10 @@ def test_a_long_period_draws_the_mean_events_per_day_of_each_week_or_month(table
     assert f"averaged per {unit}" in fig.layout.meta["alt"]
 
 
-def test_a_table_file_is_what_pandas_writes_with_formulas_neutralised(tmp_path):
-    """csvsafe formats and quotes by Arrow; the bytes must be pandas' own, text cells starting a formula quoted."""
+@pytest.mark.parametrize("copies", [1, 7_000], ids=["16 rows", "112,000 rows: threads, two slices"])
+def test_a_table_file_is_what_pandas_writes_with_formulas_neutralised(tmp_path, copies):
+    """csvsafe formats and quotes by Arrow; the bytes must be pandas' own, text cells starting a formula quoted.
+    A long table is formatted in threads and written a slice at a time (`THREADED_FROM`, `LINES_PER_WRITE`)."""
     texts = ["=1+1", "+x", "-3", "@a", "\tq", "\rz", "plain", "a,b", 'say "hi"', "two\nlines", "cr\ronly", "", " s ",
              None, "'q", "é€"]
     frame = pd.DataFrame({
@@ -229,6 +231,8 @@ def test_a_table_file_is_what_pandas_writes_with_formulas_neutralised(tmp_path):
         "moment": pd.Series([pd.Timestamp("2020-02-27 09:00", tz="UTC"), None] * 8, dtype="timestamp[s, UTC][pyarrow]"),
         "local": pd.to_datetime(["2020-02-01 03:00", None] * 8).tz_localize("UTC").tz_convert("Asia/Damascus"),
         "=name": 1})
+    frame = pd.concat([frame] * copies, ignore_index=True)
+    assert copies == 1 or len(frame) > max(csvsafe.THREADED_FROM, csvsafe.LINES_PER_WRITE)
     expected = frame.astype({c: object for c in ["object", "arrow", "category", "mixed", "date", "moment"]})
     for column in ["object", "arrow", "category", "mixed"]:
         expected[column] = expected[column].map(csvsafe.neutralised)

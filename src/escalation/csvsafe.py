@@ -17,6 +17,7 @@ import contextlib
 import csv
 import io
 import os
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -48,19 +49,34 @@ def write_csv(frame: pd.DataFrame, path: Path | str) -> None:
         return
     header = io.StringIO()
     csv.writer(header, lineterminator="\n").writerow([neutralised(str(column)) for column in frame.columns])
-    # Arrow's compute functions let go of the GIL: the columns of a long table are formatted on all cores
-    cell_pool = ThreadPoolExecutor(os.cpu_count() or 1) if len(frame) >= THREADED_FROM else None
-    with open(path, "wb") as handle, cell_pool or contextlib.nullcontext():
+    # Arrow's compute functions and file writes let go of the GIL: a long table's columns are formatted on all
+    # cores, and each slice is written while the next one is formatted
+    pool = ThreadPoolExecutor((os.cpu_count() or 1) + 1) if len(frame) >= THREADED_FROM else None
+    with open(path, "wb") as handle, pool or contextlib.nullcontext():
         handle.write(header.getvalue().encode("utf-8"))
-        for first in range(0, len(frame), LINES_PER_WRITE):  # a slice of rows at a time: its text, not the table's
-            rows = frame.iloc[first:first + LINES_PER_WRITE]
-            columns = [rows.iloc[:, position] for position in range(len(rows.columns))]
-            cells = list(cell_pool.map(_cells, columns)) if cell_pool else [_cells(column) for column in columns]
-            if len(cells) > 1:
-                lines = pc.binary_join_element_wise(*cells, ",")
-            else:  # the csv module quotes a row's only cell when it is empty
-                lines = pc.if_else(pc.equal(cells[0], ""), '""', cells[0])
-            handle.write(_text_bytes(pc.binary_join_element_wise(lines, "", "\n")))
+        writing = None
+        for text in _slice_texts(frame, pool):
+            if pool is None:
+                handle.write(text)
+                continue
+            if writing is not None:
+                writing.result()
+            writing = pool.submit(handle.write, text)
+        if writing is not None:
+            writing.result()
+
+
+def _slice_texts(frame: pd.DataFrame, pool: ThreadPoolExecutor | None) -> Iterator[bytes | memoryview]:
+    """The CSV lines of a slice of rows at a time (its text, not the whole table's), columns formatted on `pool`."""
+    for first in range(0, len(frame), LINES_PER_WRITE):
+        rows = frame.iloc[first:first + LINES_PER_WRITE]
+        columns = [rows.iloc[:, position] for position in range(len(rows.columns))]
+        cells = list(pool.map(_cells, columns)) if pool else [_cells(column) for column in columns]
+        if len(cells) > 1:
+            lines = pc.binary_join_element_wise(*cells, ",")
+        else:  # the csv module quotes a row's only cell when it is empty
+            lines = pc.if_else(pc.equal(cells[0], ""), '""', cells[0])
+        yield _text_bytes(pc.binary_join_element_wise(lines, "", "\n"))
 
 
 def _text_bytes(texts: pa.Array | pa.ChunkedArray) -> bytes | memoryview:
@@ -88,6 +104,8 @@ def _cells(column: pd.Series) -> pa.Array:
             shown = [value if isinstance(value, str) else "" if pd.isna(value) else str(value) for value in values]
             return _text(pa.array(shown, pa.string()), pa.array(is_text))
     arrow = pa.array(column)  # missing values (NaN of a float column too) are null: written as nothing
+    if isinstance(arrow, pa.ChunkedArray):  # an Arrow column of several chunks (a concatenation's): masks need one
+        arrow = arrow.chunk(0) if arrow.num_chunks == 1 else arrow.combine_chunks()
     if pa.types.is_string(arrow.type) or pa.types.is_large_string(arrow.type):
         return _text(arrow.cast(pa.string()), None)
     if pa.types.is_integer(arrow.type) or pa.types.is_date(arrow.type):
