@@ -176,6 +176,8 @@ class _Table:
 
     def fault(self, mask, column: str | None, message: Message, stage: int = CELLS) -> None:
         """Record a fault in every checked row where `mask` holds."""
+        if isinstance(mask, pa.BooleanArray) and not mask.true_count:
+            return  # most checks of a clean column: nothing faulty, no numpy mask made
         mask = _mask(mask) & self.checked
         rows = np.flatnonzero(mask)
         if not len(rows):
