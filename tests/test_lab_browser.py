@@ -22,6 +22,7 @@ from urllib.parse import urlparse
 import nbformat
 import pytest
 from accessibility import launch
+from jupyter_client.kernelspec import KernelSpecManager
 
 from escalation import paths
 
@@ -168,9 +169,7 @@ def test_every_notebook_runs_in_lab_with_the_project_kernel_and_draws_every_char
     shots = Path(os.environ["LAB_SCREENSHOTS"]) if os.environ.get("LAB_SCREENSHOTS") else None
     if shots:
         shots.mkdir(parents=True, exist_ok=True)
-    display_name = json.loads(subprocess.run(
-        [sys.executable, "-m", "jupyter", "kernelspec", "list", "--json"], capture_output=True, text=True,
-        check=True).stdout)["kernelspecs"][KERNEL]["spec"]["display_name"]
+    display_name = KernelSpecManager().get_kernel_spec(KERNEL).display_name  # as `jupyter kernelspec list` finds it
     for number, notebook in enumerate(sorted(folder.glob("*.ipynb"))):
         open_notebook(page, base, notebook.name, first=number == 0)
         run_all_cells(page)
