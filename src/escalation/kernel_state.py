@@ -20,7 +20,6 @@ import os
 import random
 import signal
 import sys
-import threading
 import warnings
 
 #: Modules every report imports; loading them once per worker is most of what a warm kernel saves. The package's
@@ -29,10 +28,6 @@ import warnings
 WARM_MODULES = ("pandas", "numpy", "plotly.graph_objects", "plotly.io", "plotly.subplots", "IPython.display",
                 "escalation.charts", "escalation.data", "escalation.metrics", "escalation.report",
                 "escalation.validated")
-#: Modules that only some reports import and that are slow to import: `ruptures` (the change points) loads much of
-#: SciPy, 1.2-1.7 s of CPU. They are imported in a thread once the kernel is warm, mostly while the first report reads
-#: its tables (Arrow lets go of the GIL); a report that needs one sooner waits only for the rest of its import.
-BACKGROUND_MODULES = ("ruptures",)
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 _saved: dict = {}
@@ -52,14 +47,6 @@ def warm_up() -> None:
     _saved.update(_current())
     gc.collect()
     gc.freeze()  # the collection each reset makes then looks only at what reports created
-    threading.Thread(target=_import_each, args=(BACKGROUND_MODULES,), name="background-imports", daemon=True).start()
-
-
-def _import_each(names: tuple[str, ...]) -> None:
-    import importlib
-
-    for name in names:
-        importlib.import_module(name)
 
 
 def restore(cwd: str) -> None:
@@ -155,8 +142,7 @@ def _restore_numpy(state: dict) -> None:
 
 
 def _package_modules() -> dict:
-    # a copy made in one step (the background imports may add modules meanwhile)
-    return {name: module for name, module in list(sys.modules.items())
+    return {name: module for name, module in sys.modules.items()
             if (name == "escalation" or name.startswith("escalation.")) and name != __name__}
 
 
