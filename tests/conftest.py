@@ -20,9 +20,8 @@ TEST_NOTEBOOKS = TESTS / "notebooks"
 
 #: Modules that take longest, longest first, as measured with `--durations` (see the hook below; a stale list costs
 #: only balance between the workers).
-LONGEST_FIRST = ("test_reports", "test_lab_browser", "test_hostile_input", "test_build_hardening", "test_backfill",
-                 "test_timeouts_and_kills", "test_importers", "test_kernel_reuse", "test_archive", "test_as_of",
-                 "test_build", "test_scale", "test_dask_executor")
+LONGEST_FIRST = ("test_reports", "test_lab_browser", "test_build_hardening", "test_backfill", "test_timeouts_and_kills",
+                 "test_kernel_reuse", "test_archive", "test_hostile_input", "test_as_of", "test_dask_executor")
 
 
 @pytest.hookimpl(tryfirst=True)
