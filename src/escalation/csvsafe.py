@@ -26,6 +26,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from escalation.arrays import one_array
+
 #: First characters that make a spreadsheet evaluate a cell (OWASP CSV Injection).
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 #: What makes the csv module (pandas' writer) quote a cell: the delimiter, the quote, the line end.
@@ -103,9 +105,7 @@ def _cells(column: pd.Series) -> pa.Array:
             is_text = np.fromiter((isinstance(value, str) for value in values), dtype=bool, count=len(values))
             shown = [value if isinstance(value, str) else "" if pd.isna(value) else str(value) for value in values]
             return _text(pa.array(shown, pa.string()), pa.array(is_text))
-    arrow = pa.array(column)  # missing values (NaN of a float column too) are null: written as nothing
-    if isinstance(arrow, pa.ChunkedArray):  # an Arrow column of several chunks (a concatenation's): masks need one
-        arrow = arrow.chunk(0) if arrow.num_chunks == 1 else arrow.combine_chunks()
+    arrow = one_array(column)  # missing values (NaN of a float column too) are null: written as nothing
     if pa.types.is_string(arrow.type) or pa.types.is_large_string(arrow.type):
         return _text(arrow.cast(pa.string()), None)
     if pa.types.is_integer(arrow.type) or pa.types.is_date(arrow.type):

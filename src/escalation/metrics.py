@@ -30,6 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from escalation import grading
+from escalation.arrays import one_array
 from escalation.case import Comparison
 from escalation.data import Tables, rows_where
 from escalation.moments import end_of_day, utc_offset
@@ -174,20 +175,14 @@ def _looked_up(frame: pd.DataFrame, table: pd.DataFrame, key: str, columns: list
     empty where none: `frame.merge(table, on=key, how="left")`, with the rows found by Arrow's hash table (pandas'
     merge factorised a million text keys each time)."""
     position = _positions(frame[key], table[key])
-    found = pa.table({column: _arrow(table[column]).take(position) for column in columns})
+    found = pa.table({column: one_array(table[column]).take(position) for column in columns})
     return pd.concat([frame.reset_index(drop=True), found.to_pandas(types_mapper=pd.ArrowDtype)], axis=1)
-
-
-def _arrow(column: pd.Series) -> pa.Array:
-    """A column as one Arrow array."""
-    values = pa.array(column)
-    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
 
 
 def _positions(keys: pd.Series, among: pd.Series) -> pa.Array:
     """The position in `among` of each of `keys` (null where absent). An empty column of objects has no text
     type in Arrow (it is null-typed): such a side takes the other's type."""
-    values, value_set = _arrow(keys), _arrow(among)
+    values, value_set = one_array(keys), one_array(among)
     if pa.types.is_null(values.type):
         values = values.cast(value_set.type)
     elif value_set.type != values.type:
@@ -213,7 +208,7 @@ def current_event_claims(tables: Tables, window: Window) -> pd.DataFrame:
     event_row = _positions(claims["event_id"], events["event_id"])
 
     def of_events(column: str, rows: pa.Array) -> pd.api.extensions.ExtensionArray:
-        return pd.array(_arrow(events[column]).take(rows), dtype=events[column].dtype)
+        return pd.array(one_array(events[column]).take(rows), dtype=events[column].dtype)
 
     event_days = as_days(pd.Series(of_events("event_date", event_row)))
     known = window.known(claims["published_at"]) & (claims["scope"] == "event")
@@ -227,7 +222,7 @@ def current_event_claims(tables: Tables, window: Window) -> pd.DataFrame:
     # in order of publication (then claim id; Arrow sorts the text, as Python compares it), the last claim of
     # each group; rows with a missing key have none
     ordered = pc.sort_indices(pa.table({"published": _seconds(known["published_at"]),
-                                        "claim": _arrow(known["claim_id"].astype(ARROW_TEXT))}),
+                                        "claim": one_array(known["claim_id"].astype(ARROW_TEXT))}),
                               sort_keys=[("published", "ascending", "at_start"),
                                          ("claim", "ascending", "at_start")]).to_numpy()
     latest = rows[ordered[~pd.Series(group[ordered]).duplicated(keep="last").to_numpy() & (group[ordered] >= 0)]]
@@ -310,7 +305,7 @@ def _ranges(current: pd.DataFrame, keys: list[str], detail: bool = False) -> pd.
 def _said(current: pd.DataFrame) -> pd.Series:
     """What each claimant said: 'claimant (stance): figure as written' (a helper, so that its million texts are
     freed before grading)."""
-    texts = [_arrow(current[column].astype(ARROW_TEXT)) for column in ("claimant", "stance", "value_text")]
+    texts = [one_array(current[column].astype(ARROW_TEXT)) for column in ("claimant", "stance", "value_text")]
     said = pc.binary_join_element_wise(texts[0], " (", pc.replace_substring(texts[1], "_", " "), "): ", texts[2], "")
     return pd.Series(pd.array(said, dtype=ARROW_TEXT), index=current.index)
 
@@ -324,7 +319,7 @@ def _page_lists(group: np.ndarray, source_ids: pd.Series) -> pd.api.extensions.E
     pairs = np.sort(group[group >= 0] * width + codes[group >= 0])
     pairs = pairs[np.diff(pairs, prepend=-1) != 0]  # distinct: numpy 2's np.unique hashes, 40 times slower
     page_groups, pages = np.divmod(pairs, width)
-    ids = pa.concat_arrays([_arrow(pd.Series(names).astype(ARROW_TEXT)), pa.nulls(1, pa.string())])
+    ids = pa.concat_arrays([one_array(pd.Series(names).astype(ARROW_TEXT)), pa.nulls(1, pa.string())])
     return _joined(pd.Series(pd.array(ids.take(pages), dtype=ARROW_TEXT)),
                    np.flatnonzero(np.r_[True, page_groups[1:] != page_groups[:-1]]), ";")
 
@@ -366,7 +361,7 @@ def _seconds(moments: pd.Series) -> np.ndarray:
 def _joined(texts: pd.Series, starts: np.ndarray, separator: str) -> pd.api.extensions.ExtensionArray:
     """The texts of each group (consecutive rows from each of `starts`) joined, by Arrow in one pass; kept as
     Arrow text (a million Python strings would cost a few hundred MB)."""
-    values = _arrow(texts.astype(ARROW_TEXT))
+    values = one_array(texts.astype(ARROW_TEXT))
     lists = pa.ListArray.from_arrays(pa.array(np.r_[starts, len(values)], pa.int32()), values)
     return pd.array(pc.binary_join(lists, separator), dtype=ARROW_TEXT)
 
@@ -453,7 +448,7 @@ def key_figures(tables: Tables, window: Window) -> pd.DataFrame:
                      "source_ids": ";".join(cited_ids(rows_where(ranges["source_ids"], of_party)))})
     focal = (parties == focal_party).to_numpy(dtype=bool, na_value=False)
     incidents = rows_where(ranges[["event_id", "low", "grade", "source_ids"]], focal)
-    event_ids = _arrow(incidents["event_id"].astype(ARROW_TEXT))
+    event_ids = one_array(incidents["event_id"].astype(ARROW_TEXT))
     per_incident = pd.DataFrame({
         "figure": pd.array(pc.binary_join_element_wise(f"killed.{focal_party}.", event_ids, ""), dtype=TEXT),
         "value_low": incidents["low"].astype("int64"), "value_high": high.to_numpy()[focal],
