@@ -769,14 +769,15 @@ def escalation_phases(tables: Tables, window: Window) -> go.Figure:
                                         "Weekly events against ACLED's surge threshold",
                                         "Deaths over the last 30 days against HDX's rule"),
                         specs=[[{"secondary_y": True}], [{}], [{}]])
-    if len(table) > MAX_BARS:  # a bar a day would be a pixel wide: one filled step line, not thousands of shapes
+    many_days = len(table) > MAX_BARS
+    if many_days:  # a bar a day would be a pixel wide: one filled step line, not thousands of shapes
         fig.add_scatter(x=table["day"], y=table["events"], name="events per day", mode="lines", fill="tozeroy",
                         line={"color": PALETTE[5], "width": 1, "shape": "hv"}, row=1, col=1)
     else:
         fig.add_bar(x=table["day"], y=table["events"], name="events per day", marker={"color": PALETTE[5]},
                     row=1, col=1)
     fig.add_scatter(x=table["day"], y=table["deaths_best"], name="deaths per day (best)",
-                    mode="lines+markers" if len(table) <= MAX_BARS else "lines",  # a marker a day: too many to see
+                    mode="lines" if many_days else "lines+markers",  # a marker a day: too many to see
                     line={"color": PALETTE[3], "width": 2}, marker={"symbol": "diamond", "size": 5},
                     row=1, col=1, secondary_y=True)
     starts = table.loc[table["phase_starts"], "day"]
